@@ -1,0 +1,69 @@
+"""artifactstore: async artifact storage for deal teams.
+
+The local filesystem is the default backend; S3 is opt-in. Start with
+``get_artifact_store()`` (configured from the environment) or build one::
+
+    store = LocalFilesystemArtifactStore("~/DataRoom")
+    meta = await store.put(build_key("DEAL-1", CATEGORY_EMAILS, "msg-1.eml"), raw_email)
+"""
+
+from ._sources import PutData
+from .backends.local import LocalFilesystemArtifactStore
+from .errors import (
+    ArtifactExistsError,
+    ArtifactIntegrityError,
+    ArtifactNotFoundError,
+    ArtifactStoreError,
+    InvalidKeyError,
+    StorageBackendError,
+    StorageConfigError,
+    StoragePermissionError,
+)
+from .factory import create_artifact_store, get_artifact_store, reset_artifact_store
+from .keys import (
+    CATEGORY_DOCUMENTS,
+    CATEGORY_EMAILS,
+    CATEGORY_EXTRACTED,
+    CATEGORY_GENERATED,
+    SUBCATEGORY_CIM,
+    SUBCATEGORY_FINANCIALS,
+    SUBCATEGORY_LOI,
+    SUBCATEGORY_RESPONSES,
+    SUBCATEGORY_TEASERS,
+    build_key,
+    normalize_key,
+)
+from .metadata import ArtifactMetadata
+from .protocol import ArtifactStore, ArtifactStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CATEGORY_DOCUMENTS",
+    "CATEGORY_EMAILS",
+    "CATEGORY_EXTRACTED",
+    "CATEGORY_GENERATED",
+    "SUBCATEGORY_CIM",
+    "SUBCATEGORY_FINANCIALS",
+    "SUBCATEGORY_LOI",
+    "SUBCATEGORY_RESPONSES",
+    "SUBCATEGORY_TEASERS",
+    "ArtifactExistsError",
+    "ArtifactIntegrityError",
+    "ArtifactMetadata",
+    "ArtifactNotFoundError",
+    "ArtifactStore",
+    "ArtifactStoreError",
+    "ArtifactStream",
+    "InvalidKeyError",
+    "LocalFilesystemArtifactStore",
+    "PutData",
+    "StorageBackendError",
+    "StorageConfigError",
+    "StoragePermissionError",
+    "build_key",
+    "create_artifact_store",
+    "get_artifact_store",
+    "normalize_key",
+    "reset_artifact_store",
+]

@@ -1,0 +1,193 @@
+"""The local backend's index: SHA-256, mime type and user metadata of each artifact.
+
+One SQLite database, ``{root}/.artifactstore/index.sqlite3``, the only bookkeeping
+the store keeps: deal folders hold nothing but artifacts.
+
+The file is the truth, the index a record *about one version* of it: each row
+carries the fingerprint (inode, size, mtime in ns) of the file it describes. A row
+whose fingerprint does not match the file on disk is stale, whatever the cause
+(legacy code rewrote the file, two writers raced, a crash fell between the rename
+and the commit), and the file is re-hashed instead of trusted. Metadata and content
+therefore never disagree.
+
+Used only from the store's worker thread. Writes are staged and committed once
+per batch of jobs (``flush``), so a burst of small puts costs one commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Fingerprint", "IndexRow", "LocalIndex", "fingerprint"]
+
+Fingerprint = tuple[int, int, int]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS artifacts (
+    key TEXT PRIMARY KEY,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    mime_type TEXT NOT NULL,
+    metadata TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def fingerprint(st: os.stat_result) -> Fingerprint:
+    """What identifies one version of a file: a rename keeps it, a rewrite changes it."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index knows about one version of one artifact."""
+
+    fingerprint: Fingerprint
+    sha256: str
+    mime_type: str
+    metadata: dict[str, str]
+
+
+class LocalIndex:
+    """The SQLite index of one local store (see the module docstring)."""
+
+    def __init__(
+        self, path: str, path_of: Callable[[str], str], *, durable: bool, file_mode: int
+    ) -> None:
+        self._path = path
+        self._path_of = path_of
+        self._durable = durable
+        self._file_mode = file_mode
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        # key -> row to write, or None to delete; read before the database.
+        self._staged: dict[str, IndexRow | None] = {}
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            # A connection must not cross fork(): a child opens its own.
+            created = not os.path.exists(self._path)
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
+            conn.execute(_SCHEMA)
+            if created:
+                os.chmod(self._path, self._file_mode)
+            self._conn = conn
+            self._pid = os.getpid()
+            self._staged.clear()
+        return self._conn
+
+    def forget_connection(self) -> None:
+        """Drop the connection without closing it (after fork, it is the parent's)."""
+        self._conn = None
+        self._staged.clear()
+
+    def close(self) -> None:
+        """Close the connection (the staged writes should be flushed first)."""
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+
+    def get(self, key: str) -> IndexRow | None:
+        """The row for ``key``, staged or committed."""
+        if key in self._staged:
+            return self._staged[key]
+        found = (
+            self._connection()
+            .execute(
+                "SELECT inode, size, mtime_ns, sha256, mime_type, metadata "
+                "FROM artifacts WHERE key = ?",
+                (key,),
+            )
+            .fetchone()
+        )
+        return None if found is None else _row(found)
+
+    def get_many(self, keys: list[str]) -> dict[str, IndexRow]:
+        """Rows for several keys of one folder (one query per 500 keys)."""
+        result: dict[str, IndexRow] = {}
+        conn = self._connection()
+        pending = [k for k in keys if k not in self._staged]
+        for i in range(0, len(pending), 500):
+            part = pending[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for found in conn.execute(
+                "SELECT inode, size, mtime_ns, sha256, mime_type, metadata, key "
+                f"FROM artifacts WHERE key IN ({marks})",
+                part,
+            ):
+                result[found[6]] = _row(found)
+        for key in keys:
+            staged = self._staged.get(key)
+            if staged is not None:
+                result[key] = staged
+        return result
+
+    def stage(self, key: str, row: IndexRow) -> None:
+        """Record ``row`` for ``key`` at the next flush."""
+        self._staged[key] = row
+
+    def stage_delete(self, key: str) -> None:
+        """Forget ``key`` at the next flush."""
+        self._staged[key] = None
+
+    def flush(self) -> None:
+        """Commit the staged rows in one transaction.
+
+        Inside the write lock each row is checked against the file as it is now: a
+        row for a version another writer has already replaced is dropped, and a
+        deletion spares a row that describes a file put back since. Writers commit
+        one after another and each commits after its rename, so the last row
+        written always describes the last file renamed into place.
+        """
+        if not self._staged:
+            return
+        conn = self._connection()
+        staged, self._staged = self._staged, {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            writes, deletes = [], []
+            for key, row in staged.items():
+                current = _current_fingerprint(self._path_of(key))
+                if row is not None:
+                    if current == row.fingerprint:
+                        writes.append(
+                            (
+                                key,
+                                *row.fingerprint,
+                                row.sha256,
+                                row.mime_type,
+                                json.dumps(row.metadata),
+                            )
+                        )
+                elif current is None:
+                    deletes.append((key,))
+            conn.executemany(
+                "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", writes
+            )
+            conn.executemany("DELETE FROM artifacts WHERE key = ?", deletes)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _current_fingerprint(path: str) -> Fingerprint | None:
+    try:
+        return fingerprint(os.stat(path))
+    except OSError:
+        return None
+
+
+def _row(found: tuple[Any, ...]) -> IndexRow:
+    inode, size, mtime_ns, sha256, mime_type, metadata = found[:6]
+    return IndexRow((inode, size, mtime_ns), sha256, mime_type, json.loads(metadata))

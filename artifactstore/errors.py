@@ -1,0 +1,101 @@
+"""The errors artifactstore raises: one tree, rooted at :class:`ArtifactStoreError`.
+
+::
+
+    ArtifactStoreError
+    ├── ArtifactNotFoundError      (also FileNotFoundError)  no artifact at the key
+    ├── ArtifactExistsError        (also FileExistsError)    put(if_not_exists=True) lost
+    ├── InvalidKeyError            (also ValueError)         a key the store refuses
+    ├── ArtifactIntegrityError                               bytes do not match their SHA-256
+    ├── StorageConfigError                                   bad or missing configuration
+    ├── StoragePermissionError     (also PermissionError)    the backend said no
+    └── StorageBackendError                                  any other backend failure
+
+Every error raised through the public API is one of these (or a ``TypeError`` /
+``ValueError`` for a malformed argument that is not a key). Backend exceptions
+(``OSError``, botocore, aiohttp, sqlite3) are translated at the backend boundary
+and chained as ``__cause__``, so ``except ArtifactStoreError`` is enough for
+callers, and the original is still there for debugging.
+
+Messages name the key or the setting involved and say what to do about it;
+they never contain credentials.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactExistsError",
+    "ArtifactIntegrityError",
+    "ArtifactNotFoundError",
+    "ArtifactStoreError",
+    "InvalidKeyError",
+    "StorageBackendError",
+    "StorageConfigError",
+    "StoragePermissionError",
+]
+
+
+class ArtifactStoreError(Exception):
+    """Base class of every error artifactstore raises.
+
+    ``key`` is the artifact key the error is about, when there is one.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields would be lost by the default pickling of exceptions
+        # (it replays ``args`` only); multiprocessing sends errors across processes.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(
+    cls: type[ArtifactStoreError], message: str, state: dict[str, object]
+) -> ArtifactStoreError:
+    error = cls.__new__(cls, message)
+    ArtifactStoreError.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class ArtifactNotFoundError(ArtifactStoreError, FileNotFoundError):
+    """No artifact is stored at the key."""
+
+
+class ArtifactExistsError(ArtifactStoreError, FileExistsError):
+    """An artifact already exists at the key (``put(..., if_not_exists=True)``)."""
+
+
+class InvalidKeyError(ArtifactStoreError, ValueError):
+    """The key breaks the key rules (see :mod:`artifactstore.keys`) or escapes the store."""
+
+
+class ArtifactIntegrityError(ArtifactStoreError):
+    """The stored bytes do not hash to the SHA-256 recorded for them."""
+
+    def __init__(self, message: str, *, key: str, expected: str, actual: str) -> None:
+        super().__init__(message, key=key)
+        self.expected = expected
+        self.actual = actual
+
+
+class StorageConfigError(ArtifactStoreError):
+    """The store is misconfigured: a bad environment variable, option or bucket."""
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class StoragePermissionError(ArtifactStoreError, PermissionError):
+    """The backend refused access (filesystem permissions, S3 403)."""
+
+
+class StorageBackendError(ArtifactStoreError):
+    """Any other failure of the backend; the original exception is ``__cause__``."""

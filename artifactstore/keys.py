@@ -1,0 +1,180 @@
+"""Artifact keys: the layout convention, the rules every key obeys, and ``build_key``.
+
+A key is a ``/``-separated path of segments, the same on every backend
+(``DEAL-42/documents/cim/Project Falcon CIM.pdf``). The layout convention::
+
+    {deal_id}/emails/{message_id}.eml
+    {deal_id}/documents/{cim|teasers|financials}/{filename}
+    {deal_id}/generated/{loi|responses}/{filename}
+    {deal_id}/extracted/{filename}
+
+:func:`normalize_key` turns what a caller wrote into the canonical key, or raises
+:class:`~artifactstore.errors.InvalidKeyError`. In the spirit of object_store's
+``Path``:
+
+* repeated ``/`` and ``.`` segments are collapsed, the result is NFC-normalized;
+* refused: empty keys, a leading ``/`` (absolute paths are a store's business, see
+  ``ArtifactStore.normalize_key``), a trailing ``/``, ``..`` segments, backslashes,
+  NUL and other control characters, a Windows drive (``C:``), segments that are
+  traversal in disguise (``%2e%2e``, fullwidth ``．．``, an encoded ``/``),
+  segments over 255 UTF-8 bytes, keys over 500 characters (the ``storage_key``
+  column), and segments starting with ``.artifactstore`` (the store's bookkeeping).
+
+``normalize_key(normalize_key(k)) == normalize_key(k)`` for every accepted key.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import unquote
+
+from .errors import InvalidKeyError
+
+__all__ = [
+    "CATEGORIES",
+    "CATEGORY_DOCUMENTS",
+    "CATEGORY_EMAILS",
+    "CATEGORY_EXTRACTED",
+    "CATEGORY_GENERATED",
+    "MAX_KEY_LENGTH",
+    "MAX_SEGMENT_BYTES",
+    "RESERVED_PREFIX",
+    "SUBCATEGORIES",
+    "SUBCATEGORY_CIM",
+    "SUBCATEGORY_FINANCIALS",
+    "SUBCATEGORY_LOI",
+    "SUBCATEGORY_RESPONSES",
+    "SUBCATEGORY_TEASERS",
+    "build_key",
+    "normalize_key",
+    "normalize_prefix",
+]
+
+CATEGORY_EMAILS = "emails"
+CATEGORY_DOCUMENTS = "documents"
+CATEGORY_GENERATED = "generated"
+CATEGORY_EXTRACTED = "extracted"
+
+SUBCATEGORY_CIM = "cim"
+SUBCATEGORY_TEASERS = "teasers"
+SUBCATEGORY_FINANCIALS = "financials"
+SUBCATEGORY_LOI = "loi"
+SUBCATEGORY_RESPONSES = "responses"
+
+#: The conventional subcategories of each category.
+SUBCATEGORIES: dict[str, tuple[str, ...]] = {
+    CATEGORY_EMAILS: (),
+    CATEGORY_DOCUMENTS: (SUBCATEGORY_CIM, SUBCATEGORY_TEASERS, SUBCATEGORY_FINANCIALS),
+    CATEGORY_GENERATED: (SUBCATEGORY_LOI, SUBCATEGORY_RESPONSES),
+    CATEGORY_EXTRACTED: (),
+}
+CATEGORIES: tuple[str, ...] = tuple(SUBCATEGORIES)
+
+#: Longest key accepted, in characters: the ``storage_key VARCHAR(500)`` column.
+MAX_KEY_LENGTH = 500
+#: Longest segment accepted, in UTF-8 bytes: the usual filesystem name limit.
+MAX_SEGMENT_BYTES = 255
+#: Segments starting with this are the store's own (index, temporary files).
+RESERVED_PREFIX = ".artifactstore"
+
+# C0 controls, DEL and C1 controls. Refused outright: they break terminals, logs,
+# HTTP headers and some filesystems, and no artifact name needs them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_DRIVE = re.compile(r"^[A-Za-z]:$")
+
+
+def _refuse(key: str, why: str) -> InvalidKeyError:
+    return InvalidKeyError(f"invalid artifact key {key!r}: {why}", key=key)
+
+
+def _check_segment(key: str, segment: str) -> None:
+    if segment == "..":
+        raise _refuse(key, "'..' segments are not allowed (path traversal)")
+    if segment.startswith(RESERVED_PREFIX):
+        raise _refuse(key, f"segments starting with {RESERVED_PREFIX!r} are reserved by the store")
+    if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        raise _refuse(key, f"a segment is longer than {MAX_SEGMENT_BYTES} UTF-8 bytes")
+    # Traversal in disguise: what a later layer (a URL decoder, an NFKC-folding
+    # filesystem or client) would turn into '.', '..' or a separator.
+    for spelling in (unquote(segment), unicodedata.normalize("NFKC", segment)):
+        if spelling != segment and (
+            spelling in (".", "..") or "/" in spelling or "\\" in spelling or "\x00" in spelling
+        ):
+            raise _refuse(key, "a segment decodes to a path separator or traversal")
+
+
+def normalize_key(key: str) -> str:
+    """Return the canonical form of ``key`` or raise ``InvalidKeyError``.
+
+    Raises ``TypeError`` when ``key`` is not a ``str``.
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"artifact keys are str, not {type(key).__name__}")
+    if not key:
+        raise _refuse(key, "the key is empty")
+    if _CONTROL.search(key):
+        raise _refuse(key, "control characters (NUL, newline, ...) are not allowed")
+    if "\\" in key:
+        raise _refuse(key, "backslashes are not allowed; use '/' between segments")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _refuse(key, "the key is not valid Unicode (lone surrogate)") from None
+    if key.startswith("/"):
+        raise _refuse(key, "absolute paths are not keys; give the path relative to the store")
+    if key.endswith("/"):
+        raise _refuse(key, "a key names an artifact, not a folder: remove the trailing '/'")
+    normalized = unicodedata.normalize("NFC", key)
+    segments = [s for s in normalized.split("/") if s not in ("", ".")]
+    if not segments:
+        raise _refuse(key, "the key has no name in it")
+    if _DRIVE.match(segments[0]):
+        raise _refuse(key, "Windows drive paths are not keys")
+    for segment in segments:
+        _check_segment(key, segment)
+    result = "/".join(segments)
+    if len(result) > MAX_KEY_LENGTH:
+        raise _refuse(key, f"the key is longer than {MAX_KEY_LENGTH} characters")
+    return result
+
+
+def normalize_prefix(prefix: str) -> str:
+    """Return the canonical form of a listing prefix (``""`` lists everything).
+
+    A prefix follows the key rules but may be empty and may end with ``/``; it
+    always matches whole segments (``DEAL-1`` never matches ``DEAL-10/...``).
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefixes are str, not {type(prefix).__name__}")
+    stripped = prefix.rstrip("/")
+    if not stripped:
+        if prefix:
+            raise _refuse(prefix, "a prefix is relative to the store; '/' alone is not one")
+        return ""
+    return normalize_key(stripped)
+
+
+def _part(name: str, value: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if "/" in value:
+        raise InvalidKeyError(f"invalid {name} {value!r}: a key part cannot contain '/'", key=value)
+    normalized = normalize_key(value)
+    if normalized != unicodedata.normalize("NFC", value):
+        raise InvalidKeyError(f"invalid {name} {value!r}: must be one plain name", key=value)
+    return normalized
+
+
+def build_key(deal_id: str, category: str, filename: str, subcategory: str | None = None) -> str:
+    """Build ``{deal_id}/{category}[/{subcategory}]/{filename}``, validating each part.
+
+    Every part must be one valid segment: no ``/``, no traversal, no reserved name.
+    ``category`` and ``subcategory`` are usually the ``CATEGORY_*`` and
+    ``SUBCATEGORY_*`` constants; other names are accepted for custom layouts.
+    """
+    parts = [_part("deal_id", deal_id), _part("category", category)]
+    if subcategory is not None:
+        parts.append(_part("subcategory", subcategory))
+    parts.append(_part("filename", filename))
+    return normalize_key("/".join(parts))
