@@ -27,6 +27,10 @@ _EXTRA_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
 }
 
+# mimetypes reads the system's mime.types files on first use: do it at import, not
+# on an event loop in the middle of a put.
+mimetypes.init()
+
 # The limits of the existing ``artifacts`` table.
 _COLUMN_LIMITS = {"storage_backend": 50, "storage_uri": 1024, "storage_key": 500}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,16 +75,14 @@ class LocalIndex:
         if self._conn is None or self._pid != os.getpid():
             # A connection must not cross fork(): a child opens its own.
             created = not os.path.exists(self._path)
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
-            conn.execute(_SCHEMA)
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            _initialize(conn, self._durable)
             if created:
                 os.chmod(self._path, self._file_mode)
             self._conn = conn
             self._pid = os.getpid()
-            self._staged.clear()
         return self._conn
 
     def forget_connection(self) -> None:
@@ -179,6 +178,22 @@ class LocalIndex:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _initialize(conn: sqlite3.Connection, durable: bool) -> None:
+    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+    # Switching to WAL needs a moment alone with the file, and busy_timeout does not
+    # cover it: another store opening the same DataRoom at once gets "locked".
+    for attempt in range(200):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 199:
+                raise
+            time.sleep(0.01)
 
 
 def _current_fingerprint(path: str) -> Fingerprint | None:

@@ -1,0 +1,50 @@
+# The first commands a newcomer types. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Where `make demo` keeps its sample DataRoom (never your real one unless you say so).
+DEMO_DATAROOM ?= $(CURDIR)/demo-dataroom
+
+.PHONY: demo test lint bench soak clean help
+
+help:
+	@echo "make demo   store and read sample deal artifacts in $(DEMO_DATAROOM)"
+	@echo "make test   run the whole test suite (S3 tests start their own moto server)"
+	@echo "make lint   ruff and mypy --strict"
+	@echo "make bench  benchmarks against peers; results in bench/results/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,s3]'
+	touch $@ $(VENV)/.runtime
+
+$(VENV)/.bench: pyproject.toml $(VENV)/.dev
+	$(BIN)/python -m pip install --quiet -e '.[dev,s3,bench]'
+	touch $@
+
+demo: $(VENV)/.runtime
+	$(BIN)/python examples/demo.py --dataroom "$(DEMO_DATAROOM)"
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check artifactstore tests bench examples
+	$(BIN)/ruff format --check artifactstore tests bench examples
+	$(BIN)/mypy --strict artifactstore
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench
+
+soak: $(VENV)/.dev
+	$(BIN)/python -m pytest -m soak --run-soak
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-dataroom

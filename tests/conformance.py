@@ -1,0 +1,504 @@
+"""The ArtifactStore contract, as checks that take any store.
+
+In the manner of object_store's integration tests: every backend's test module
+runs every check here against a fresh, empty store of its kind
+(``pytest.mark.parametrize("check", CHECKS)``). A check is an ``async def`` taking
+the store and a scratch folder outside it (for source files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from artifactstore import (
+    ArtifactExistsError,
+    ArtifactMetadata,
+    ArtifactNotFoundError,
+    ArtifactStore,
+    InvalidKeyError,
+)
+
+Check = Callable[[ArtifactStore, Path], Awaitable[None]]
+CHECKS: list[Check] = []
+
+MiB = 1024 * 1024
+
+
+def check(fn: Check) -> Check:
+    CHECKS.append(fn)
+    return fn
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def chunks(*parts: bytes, delay: float = 0) -> AsyncIterator[bytes]:
+    for part in parts:
+        if delay:
+            await asyncio.sleep(delay)
+        yield part
+
+
+async def keys_of(store: ArtifactStore, prefix: str = "", recursive: bool = True) -> list[str]:
+    return [m.storage_key async for m in store.list(prefix, recursive=recursive)]
+
+
+def assert_meta(meta: ArtifactMetadata, store: ArtifactStore, key: str, data: bytes) -> None:
+    assert meta.storage_backend == store.backend_name
+    assert meta.storage_key == key
+    assert meta.sha256 == sha(data)
+    assert meta.size_bytes == len(data)
+    assert meta.last_modified.tzinfo is not None
+    now = datetime.now(timezone.utc)
+    assert now - timedelta(minutes=5) < meta.last_modified < now + timedelta(minutes=5)
+    assert store.normalize_key(meta.storage_uri) == key  # a store accepts its own URI
+    row = meta.to_db_row()
+    assert row["storage_key"] == key
+    assert row["file_size"] == len(data)
+
+
+# --------------------------------------------------------------------------- put
+
+
+@check
+async def put_bytes_like_and_get(store: ArtifactStore, scratch: Path) -> None:
+    data = b"Subject: LOI\r\n\r\nWe propose..."
+    for i, value in enumerate([data, bytearray(data), memoryview(data)]):
+        key = f"DEAL-1/emails/msg-{i}.eml"
+        meta = await store.put(key, value)
+        assert_meta(meta, store, key, data)
+        assert meta.mime_type == "message/rfc822"
+        assert meta.metadata == {}
+        assert await store.get(key) == data
+        assert await store.get(key, verify=True) == data
+        assert await store.get_metadata(key) == meta
+
+
+@check
+async def put_file_object_from_its_position(store: ArtifactStore, scratch: Path) -> None:
+    buffer = io.BytesIO(b"HEADER" + b"payload" * 1000)
+    buffer.seek(6)
+    meta = await store.put("DEAL-1/extracted/p.bin", buffer)
+    assert meta.size_bytes == 7000
+    assert await store.get("DEAL-1/extracted/p.bin") == b"payload" * 1000
+    source = scratch / "cim.pdf"
+    data = os.urandom(2 * MiB + 3)
+    source.write_bytes(data)
+    with source.open("rb") as f:
+        meta = await store.put("DEAL-1/documents/cim/cim.pdf", f)
+    assert_meta(meta, store, "DEAL-1/documents/cim/cim.pdf", data)
+    assert meta.mime_type == "application/pdf"
+
+
+@check
+async def put_path(store: ArtifactStore, scratch: Path) -> None:
+    source = scratch / "financials.xlsx"
+    data = os.urandom(3 * MiB + 11)
+    source.write_bytes(data)
+    meta = await store.put("DEAL-1/documents/financials/model.xlsx", source)
+    assert_meta(meta, store, "DEAL-1/documents/financials/model.xlsx", data)
+    assert await store.get("DEAL-1/documents/financials/model.xlsx", verify=True) == data
+    with pytest.raises(FileNotFoundError):
+        await store.put("DEAL-1/missing.bin", scratch / "does-not-exist")
+    assert not await store.exists("DEAL-1/missing.bin")
+
+
+@check
+async def put_async_iterable_uneven_chunks(store: ArtifactStore, scratch: Path) -> None:
+    parts = [os.urandom(n) for n in (1, 100, MiB - 1, 2, 3 * MiB, 0, 77)]
+    data = b"".join(parts)
+    meta = await store.put("DEAL-2/generated/loi/loi.docx", chunks(*parts))
+    assert_meta(meta, store, "DEAL-2/generated/loi/loi.docx", data)
+    assert await store.get("DEAL-2/generated/loi/loi.docx") == data
+
+
+@check
+async def empty_artifacts(store: ArtifactStore, scratch: Path) -> None:
+    for i, value in enumerate([b"", chunks(), io.BytesIO(b"")]):
+        key = f"DEAL-1/extracted/empty-{i}.json"
+        meta = await store.put(key, value)  # type: ignore[arg-type]
+        assert_meta(meta, store, key, b"")
+        assert await store.get(key, verify=True) == b""
+        assert [c async for c in store.stream(key)] == []
+
+
+@check
+async def large_multi_chunk_artifact(store: ArtifactStore, scratch: Path) -> None:
+    data = os.urandom(5 * MiB + 7)
+    key = "DEAL-1/documents/cim/big.pdf"
+    meta = await store.put(key, data)
+    assert_meta(meta, store, key, data)
+    assert await store.get(key, verify=True) == data
+    got = [c async for c in store.stream(key, chunk_size=MiB)]
+    assert all(len(c) <= MiB for c in got)
+    assert b"".join(got) == data
+    assert (await store.get_metadata(key)).sha256 == sha(data)
+
+
+@check
+async def overwrite_replaces_content_and_metadata(store: ArtifactStore, scratch: Path) -> None:
+    key = "DEAL-1/generated/responses/r.txt"
+    await store.put(key, b"first", metadata={"author": "a"})
+    meta = await store.put(key, b"second version", metadata={"reviewer": "b"})
+    assert await store.get(key) == b"second version"
+    head = await store.get_metadata(key)
+    assert head.sha256 == sha(b"second version") == meta.sha256
+    assert dict(head.metadata) == {"reviewer": "b"}
+    assert await keys_of(store) == [key]
+
+
+@check
+async def if_not_exists_is_atomic(store: ArtifactStore, scratch: Path) -> None:
+    key = "DEAL-1/generated/loi/final.pdf"
+    await store.put(key, b"original", if_not_exists=True)
+    with pytest.raises(ArtifactExistsError) as raised:
+        await store.put(key, b"replacement", if_not_exists=True)
+    assert raised.value.key == key
+    assert key in str(raised.value)
+    assert await store.get(key) == b"original"
+
+    contenders = [f"writer-{i}".encode() for i in range(12)]
+    results = await asyncio.gather(
+        *(store.put("DEAL-1/race.txt", c, if_not_exists=True) for c in contenders),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if isinstance(r, ArtifactMetadata)]
+    assert len(winners) == 1
+    assert all(isinstance(r, ArtifactExistsError) for r in results if r not in winners)
+    assert await store.get("DEAL-1/race.txt") == contenders[results.index(winners[0])]
+
+
+@check
+async def user_metadata_and_mime_type(store: ArtifactStore, scratch: Path) -> None:
+    key = "DEAL-3/documents/teasers/teaser.pdf"
+    meta = await store.put(
+        key, b"%PDF-1.7", mime_type="application/x-custom", metadata={"Source": "banker"}
+    )
+    assert meta.mime_type == "application/x-custom"
+    assert dict(meta.metadata) == {"source": "banker"}
+    head = await store.get_metadata(key)
+    assert head.mime_type == "application/x-custom"
+    assert dict(head.metadata) == {"source": "banker"}
+    assert (await store.put("DEAL-3/x.unknownext", b"?")).mime_type == "application/octet-stream"
+    for bad_mime in ["pdf", "text/plain\r\nX-Evil: 1"]:
+        with pytest.raises(ValueError, match="mime_type"):
+            await store.put("DEAL-3/bad.bin", b"x", mime_type=bad_mime)
+    with pytest.raises(TypeError):
+        await store.put("DEAL-3/bad.bin", b"x", metadata={"n": 1})  # type: ignore[dict-item]
+    assert not await store.exists("DEAL-3/bad.bin")
+
+
+# ------------------------------------------------------------------ get / stream
+
+
+@check
+async def missing_artifacts(store: ArtifactStore, scratch: Path) -> None:
+    key = "DEAL-1/emails/none.eml"
+    with pytest.raises(ArtifactNotFoundError) as raised:
+        await store.get(key)
+    assert raised.value.key == key
+    assert key in str(raised.value)
+    assert isinstance(raised.value, FileNotFoundError)
+    with pytest.raises(ArtifactNotFoundError):
+        await store.get_metadata(key)
+    with pytest.raises(ArtifactNotFoundError):
+        async with store.stream(key):
+            pass
+    with pytest.raises(ArtifactNotFoundError):
+        [c async for c in store.stream(key)]
+    assert await store.exists(key) is False
+    assert await store.delete(key) is False
+
+
+@check
+async def stream_ranges(store: ArtifactStore, scratch: Path) -> None:
+    data = bytes(range(256)) * 40  # 10240 bytes
+    key = "DEAL-1/extracted/ranges.bin"
+    await store.put(key, data)
+    cases = [(0, 10), (10, None), (None, 100), (len(data) - 5, len(data) + 100), (5, 5)]
+    cases += [(len(data), None), (len(data) + 10, None), (1000, 1001)]
+    for start, end in cases:
+        got = [c async for c in store.stream(key, start=start, end=end, chunk_size=777)]
+        assert all(0 < len(c) <= 777 for c in got)
+        assert b"".join(got) == data[start:end], (start, end)
+    async with store.stream(key, start=100, end=200) as s:
+        assert s.metadata.size_bytes == len(data)
+        assert s.metadata.sha256 == sha(data)
+        assert b"".join([c async for c in s]) == data[100:200]
+    for bad in [{"start": -1}, {"start": 10, "end": 5}, {"chunk_size": 0}]:
+        with pytest.raises(ValueError):
+            store.stream(key, **bad)  # type: ignore[arg-type]
+
+
+@check
+async def stream_released_on_early_stop(store: ArtifactStore, scratch: Path) -> None:
+    data = os.urandom(3 * MiB)
+    key = "DEAL-1/documents/cim/stream.pdf"
+    await store.put(key, data)
+    for _ in range(100):
+        async for _chunk in store.stream(key, chunk_size=64 * 1024):
+            break
+    for _ in range(100):
+        async with store.stream(key, chunk_size=64 * 1024) as s:
+            await s.__anext__()
+    for _ in range(50):
+        with pytest.raises(RuntimeError, match="consumer failed"):
+            async for _chunk in store.stream(key):
+                raise RuntimeError("consumer failed")
+
+    async def slow_consumer() -> None:
+        async for _chunk in store.stream(key, chunk_size=1024):
+            await asyncio.sleep(0.001)
+
+    for _ in range(20):
+        task = asyncio.create_task(slow_consumer())
+        await asyncio.sleep(0.002)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # The store is still healthy and every reader got its bytes released.
+    assert await store.get(key) == data
+    s = store.stream(key)
+    await s.aclose()
+    assert [c async for c in s] == []
+
+
+# ------------------------------------------------------------- delete / exists
+
+
+@check
+async def delete_and_exists(store: ArtifactStore, scratch: Path) -> None:
+    key = "DEAL-1/emails/del.eml"
+    assert not await store.exists(key)
+    await store.put(key, b"x")
+    assert await store.exists(key)
+    assert await store.delete(key) is True
+    assert await store.delete(key) is False
+    assert not await store.exists(key)
+    with pytest.raises(ArtifactNotFoundError):
+        await store.get(key)
+    assert await keys_of(store) == []
+    assert [p async for p in store.list_prefixes()] == []
+
+
+@check
+async def get_url_validates_expiry(store: ArtifactStore, scratch: Path) -> None:
+    await store.put("DEAL-1/emails/u.eml", b"x")
+    url = await store.get_url("DEAL-1/emails/u.eml")
+    assert isinstance(url, str)
+    assert url
+    assert await store.get_url("DEAL-1/emails/u.eml", expires_in=1)
+    assert await store.get_url("DEAL-1/emails/u.eml", expires_in=7 * 24 * 3600)
+    for bad in [0, -1, 7 * 24 * 3600 + 1]:
+        with pytest.raises(ValueError, match="expires_in"):
+            await store.get_url("DEAL-1/emails/u.eml", expires_in=bad)
+    for wrong in [1.5, True, "60"]:
+        with pytest.raises(TypeError):
+            await store.get_url("DEAL-1/emails/u.eml", expires_in=wrong)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------- listing
+
+
+@check
+async def list_in_utf8_byte_order(store: ArtifactStore, scratch: Path) -> None:
+    names = ["a-c", "a.txt", "a/b", "a/b-c/d", "a/b.x", "A", "z", "é", "\U0001f4c4.pdf", "~x"]
+    for name in names:
+        await store.put(f"ORDER/{name}", name.encode())
+    expected = sorted((f"ORDER/{n}" for n in names), key=lambda k: k.encode())
+    assert await keys_of(store) == expected
+    assert await keys_of(store, "ORDER") == expected
+    listed = [m async for m in store.list("ORDER/a")]
+    assert [m.storage_key for m in listed] == ["ORDER/a/b", "ORDER/a/b-c/d", "ORDER/a/b.x"]
+    for m in listed:
+        assert m.size_bytes == len(m.storage_key.removeprefix("ORDER/").encode())
+        assert m.sha256 in (None, sha(m.storage_key.removeprefix("ORDER/").encode()))
+        assert m.last_modified.tzinfo is not None
+
+
+@check
+async def list_prefix_matches_whole_segments(store: ArtifactStore, scratch: Path) -> None:
+    for key in ["DEAL-1/emails/a.eml", "DEAL-10/emails/b.eml", "DEAL-1x", "DEAL-1/documents/cim/c.pdf"]:
+        await store.put(key, b"x")
+    assert await keys_of(store, "DEAL-1") == ["DEAL-1/documents/cim/c.pdf", "DEAL-1/emails/a.eml"]
+    assert await keys_of(store, "DEAL-1/") == await keys_of(store, "DEAL-1")
+    assert await keys_of(store, "DEAL-10") == ["DEAL-10/emails/b.eml"]
+    assert await keys_of(store, "DEAL-1/emails/a.eml") == []  # a prefix is a folder
+    assert await keys_of(store, "DEAL-2") == []
+    assert await keys_of(store, "DEAL-1", recursive=False) == []
+    assert await keys_of(store, "DEAL-1/emails", recursive=False) == ["DEAL-1/emails/a.eml"]
+    assert await keys_of(store, "", recursive=False) == ["DEAL-1x"]
+    assert [p async for p in store.list_prefixes()] == ["DEAL-1", "DEAL-10"]
+    assert [p async for p in store.list_prefixes("DEAL-1")] == ["DEAL-1/documents", "DEAL-1/emails"]
+    assert [p async for p in store.list_prefixes("DEAL-1/emails")] == []
+    for bad in ["../x", "/", "a/../../b"]:
+        with pytest.raises(InvalidKeyError):
+            await keys_of(store, bad)
+
+
+@check
+async def list_many_artifacts(store: ArtifactStore, scratch: Path) -> None:
+    keys = [f"MANY/{i % 7}/{i:04d}.txt" for i in range(600)]
+    await asyncio.gather(*(store.put(k, k.encode()) for k in keys))
+    assert await keys_of(store, "MANY") == sorted(keys)
+    stream = store.list("MANY")
+    first = await stream.__anext__()  # type: ignore[attr-defined]
+    assert first.storage_key == min(keys)
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- keys
+
+
+@check
+async def keys_are_normalized(store: ArtifactStore, scratch: Path) -> None:
+    meta = await store.put("DEAL-1//emails/./x.eml", b"x")
+    assert meta.storage_key == "DEAL-1/emails/x.eml"
+    assert await store.get("DEAL-1/emails//x.eml") == b"x"
+    assert await store.get(meta.storage_uri) == b"x"
+    nfd = "DEAL-1/Re\u0301sume\u0301.pdf"
+    meta = await store.put(nfd, b"cv")
+    assert meta.storage_key == "DEAL-1/R\u00e9sum\u00e9.pdf"
+    assert await store.get("DEAL-1/R\u00e9sum\u00e9.pdf") == b"cv"
+    assert store.normalize_key(store.normalize_key(nfd)) == store.normalize_key(nfd)
+    assert store.build_key("DEAL-1", "documents", "c.pdf", "cim") == "DEAL-1/documents/cim/c.pdf"
+
+
+@check
+async def unicode_keys(store: ArtifactStore, scratch: Path) -> None:
+    key = "DEAL-\u00fc/\u6587\u4ef6/\U0001f4c4 report (final) #2 & co's.pdf"
+    meta = await store.put(key, b"data")
+    assert meta.storage_key == key
+    assert await store.get(key) == b"data"
+    assert await keys_of(store) == [key]
+    assert await store.get(meta.storage_uri) == b"data"
+
+
+HOSTILE_KEYS = [
+    "",
+    "/",
+    "../escape.txt",
+    "DEAL-1/../../etc/passwd",
+    "DEAL-1/..",
+    "DEAL-1\\..\\x",
+    "DEAL-1/a\x00b",
+    "DEAL-1/line\nbreak",
+    "DEAL-1/",
+    "%2e%2e/x",
+    "DEAL-1/%2F..",
+    "\uff0e\uff0e/x",
+    "C:/Windows/x",
+    ".artifactstore/index.sqlite3",
+    "DEAL-1/.artifactstore.abc.tmp",
+    "x" * 501,
+    "DEAL-1/" + "\u00e9" * 128,
+    "/etc/passwd",
+]
+
+
+@check
+async def hostile_keys_refused_and_nothing_written(store: ArtifactStore, scratch: Path) -> None:
+    await store.put("DEAL-1/keep.txt", b"keep")
+    for key in HOSTILE_KEYS:
+        with pytest.raises(InvalidKeyError):
+            await store.put(key, b"evil")
+        with pytest.raises(InvalidKeyError):
+            await store.get(key)
+        with pytest.raises(InvalidKeyError):
+            store.stream(key)
+        with pytest.raises(InvalidKeyError):
+            await store.exists(key)
+        with pytest.raises(InvalidKeyError):
+            await store.delete(key)
+        with pytest.raises(InvalidKeyError):
+            await store.get_metadata(key)
+        with pytest.raises(InvalidKeyError):
+            await store.get_url(key)
+    for not_a_key in [None, b"DEAL-1/x", 7]:
+        with pytest.raises(TypeError):
+            await store.put(not_a_key, b"x")  # type: ignore[arg-type]
+    assert await keys_of(store) == ["DEAL-1/keep.txt"]
+    assert await store.get("DEAL-1/keep.txt") == b"keep"
+
+
+# ------------------------------------------------------------------ bad data
+
+
+@check
+async def bad_data_refused_and_nothing_written(store: ArtifactStore, scratch: Path) -> None:
+    key = "DEAL-1/keep.bin"
+    await store.put(key, b"original")
+    closed = io.BytesIO(b"x")
+    closed.close()
+    text_file = (scratch / "t.txt").open("w+")
+    try:
+        for bad in ["text", None, 42, [b"a"], text_file]:
+            with pytest.raises(TypeError):
+                await store.put(key, bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="closed"):
+            await store.put(key, closed)
+    finally:
+        text_file.close()
+    with pytest.raises(TypeError):
+        await store.put(key, chunks(b"ok", "str chunk"))  # type: ignore[arg-type]
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"partial " * 100_000
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await store.put(key, failing())
+    with pytest.raises(ConnectionResetError):
+        await store.put("DEAL-1/new.bin", failing())
+    assert await store.get(key, verify=True) == b"original"
+    assert not await store.exists("DEAL-1/new.bin")
+    assert await keys_of(store) == [key]
+
+
+@check
+async def cancelled_put_leaves_nothing(store: ArtifactStore, scratch: Path) -> None:
+    await store.put("DEAL-1/keep.bin", b"original")
+    for key in ["DEAL-1/keep.bin", "DEAL-1/new.bin"]:
+        task = asyncio.create_task(
+            store.put(key, chunks(*[os.urandom(64 * 1024)] * 50, delay=0.005))
+        )
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await store.get("DEAL-1/keep.bin") == b"original"
+    assert not await store.exists("DEAL-1/new.bin")
+    assert await keys_of(store) == ["DEAL-1/keep.bin"]
+
+
+# ----------------------------------------------------------------- concurrency
+
+
+@check
+async def many_concurrent_operations(store: ArtifactStore, scratch: Path) -> None:
+    payloads = {f"CONC/{i:03d}.bin": os.urandom(i * 37) for i in range(200)}
+    metas = await asyncio.gather(*(store.put(k, v) for k, v in payloads.items()))
+    assert [m.sha256 for m in metas] == [sha(v) for v in payloads.values()]
+    got = await asyncio.gather(*(store.get(k, verify=True) for k in payloads))
+    assert got == list(payloads.values())
+    heads = await asyncio.gather(*(store.get_metadata(k) for k in payloads))
+    assert [h.sha256 for h in heads] == [sha(v) for v in payloads.values()]
+    assert await keys_of(store, "CONC") == sorted(payloads)
+
+
+@check
+async def same_key_concurrent_writers(store: ArtifactStore, scratch: Path) -> None:
+    payloads = [os.urandom(1000 + i) for i in range(30)]
+    await asyncio.gather(*(store.put("RACE/one.bin", p) for p in payloads))
+    data = await store.get("RACE/one.bin", verify=True)
+    assert data in payloads
+    assert (await store.get_metadata("RACE/one.bin")).sha256 == sha(data)
