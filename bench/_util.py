@@ -7,6 +7,7 @@ import asyncio
 import gc
 import os
 import platform
+import re
 import statistics
 import sys
 import threading
@@ -19,6 +20,7 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 MiB = 1024 * 1024
+_NUMBER = re.compile(r"[-+<>= ]*[\d,.]+( ?(x|%|MiB|s))?( / [\d,.]+)*( \(.*\))?|-")
 
 # ------------------------------------------------------------------ measuring
 
@@ -272,7 +274,10 @@ def _markdown_table(headers: list[str], rows: list[list[str]]) -> list[str]:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(cells) + " |"
 
-    align = ["---"] + ["---:"] * (len(headers) - 1)
+    def numeric(column: int) -> bool:
+        return all(_NUMBER.fullmatch(row[column]) for row in rows)
+
+    align = ["---"] + ["---:" if numeric(c) else "---" for c in range(1, len(headers))]
     return [line(headers), line(align), *(line(row) for row in rows)]
 
 
