@@ -112,6 +112,9 @@ async def rechunk(iterable: AsyncIterable[bytes], size: int) -> AsyncIterator[by
     """
     buffer = bytearray()
     async for chunk in iterable:
+        if not buffer and len(chunk) == size and isinstance(chunk, bytes):
+            yield chunk  # already the right size: no copy
+            continue
         buffer += check_chunk(chunk)
         while len(buffer) >= size:
             yield bytes(buffer[:size])

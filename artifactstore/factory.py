@@ -70,13 +70,17 @@ def dataroom_root(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     root = _env(environ, "DATAROOM_ROOT")
     alternative = _env(environ, "ARTIFACT_STORAGE_PATH")
-    if root and alternative and os.path.expanduser(root) != os.path.expanduser(alternative):
+
+    def canonical(path: str) -> str:
+        return os.path.abspath(os.path.expanduser(path))
+
+    if root and alternative and canonical(root) != canonical(alternative):
         raise StorageConfigError(
             f"DATAROOM_ROOT={root!r} and ARTIFACT_STORAGE_PATH={alternative!r} disagree; "
             "set only one of them",
             setting="ARTIFACT_STORAGE_PATH",
         )
-    return os.path.abspath(os.path.expanduser(root or alternative or "~/DataRoom"))
+    return canonical(root or alternative or "~/DataRoom")
 
 
 def store_options_from_env(

@@ -82,6 +82,10 @@ RESERVED_PREFIX = ".artifactstore"
 # HTTP headers and some filesystems, and no artifact name needs them.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _DRIVE = re.compile(r"^[A-Za-z]:$")
+# Keys that are already canonical and need none of the checks below: plain ASCII
+# segments that do not start with '.', cannot spell a drive, an escape or traversal.
+_PLAIN_SEGMENT = r"[A-Za-z0-9_~-][A-Za-z0-9_~. ()+,=@-]{0,254}"
+_PLAIN_KEY = re.compile(rf"{_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
 
 
 def _refuse(key: str, why: str) -> InvalidKeyError:
@@ -111,6 +115,8 @@ def normalize_key(key: str) -> str:
     """
     if not isinstance(key, str):
         raise TypeError(f"artifact keys are str, not {type(key).__name__}")
+    if len(key) <= MAX_KEY_LENGTH and _PLAIN_KEY.fullmatch(key):
+        return key  # the common case, on every call: keep it cheap
     if not key:
         raise _refuse(key, "the key is empty")
     if _CONTROL.search(key):

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
-from typing import TypedDict
+from typing import NoReturn, TypedDict
 
-__all__ = ["ArtifactMetadata", "ArtifactRow", "guess_mime_type", "validate_user_metadata"]
+__all__ = [
+    "ArtifactMetadata",
+    "ArtifactRow",
+    "FrozenMetadata",
+    "guess_mime_type",
+    "validate_user_metadata",
+]
 
 DEFAULT_MIME_TYPE = "application/octet-stream"
 
@@ -27,6 +33,9 @@ _EXTRA_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
 }
 
+#: User metadata names starting with this are the store's own (the S3 SHA-256).
+RESERVED_METADATA_PREFIX = "artifactstore-"
+
 # mimetypes reads the system's mime.types files on first use: do it at import, not
 # on an event loop in the middle of a put.
 mimetypes.init()
@@ -39,12 +48,45 @@ def guess_mime_type(key: str) -> str:
     """Guess a MIME type from the key's extension (``.eml`` is ``message/rfc822``)."""
     name = key.rsplit("/", 1)[-1]
     dot = name.rfind(".")
-    if dot > 0:
-        extra = _EXTRA_TYPES.get(name[dot:].lower())
-        if extra is not None:
-            return extra
-    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return _type_of_extension(name[dot:].lower()) if dot > 0 else DEFAULT_MIME_TYPE
+
+
+@functools.lru_cache(maxsize=512)
+def _type_of_extension(extension: str) -> str:
+    # Cached: this runs on every put, and mimetypes.guess_type is slow.
+    extra = _EXTRA_TYPES.get(extension)
+    if extra is not None:
+        return extra
+    guessed, _ = mimetypes.guess_type("x" + extension, strict=False)
     return guessed or DEFAULT_MIME_TYPE
+
+
+class FrozenMetadata(dict[str, str]):
+    """A read-only ``dict`` of user metadata: hashable, picklable, printable as a dict."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("artifact metadata is read-only; put the artifact again to change it")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (FrozenMetadata, (dict(self),))
+
+    def __copy__(self) -> FrozenMetadata:
+        return self
+
+    def __deepcopy__(self, memo: object) -> FrozenMetadata:
+        return self
+
+
+EMPTY_METADATA = FrozenMetadata()
 
 
 def validate_user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -62,7 +104,7 @@ def validate_user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError(f"metadata must map str to str; got {name!r}: {value!r}")
         lowered = name.lower()
-        if not lowered or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in lowered):
+        if not name.isascii() or not lowered or not all(c.isalnum() or c in "-_." for c in lowered):
             raise ValueError(
                 f"metadata name {name!r} must be non-empty ASCII letters, digits, '-', '_' or '.'"
             )
@@ -70,6 +112,10 @@ def validate_user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]
             raise ValueError(f"metadata value of {name!r} contains control characters")
         if lowered in result:
             raise ValueError(f"metadata name {name!r} is given twice (names are case-insensitive)")
+        if lowered.startswith(RESERVED_METADATA_PREFIX):
+            raise ValueError(
+                f"metadata names starting with {RESERVED_METADATA_PREFIX!r} are reserved"
+            )
         result[lowered] = value
     if sum(len(k) + len(v.encode()) for k, v in result.items()) > 2048:
         raise ValueError(
@@ -105,13 +151,15 @@ class ArtifactMetadata:
     size_bytes: int
     mime_type: str | None
     last_modified: datetime
-    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
+    metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
 
     def __post_init__(self) -> None:
         if self.last_modified.tzinfo is None:
             raise ValueError("last_modified must be timezone-aware")
         # A read-only copy: the dataclass is frozen, its mapping should be too.
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        if type(self.metadata) is not FrozenMetadata:
+            frozen = FrozenMetadata(self.metadata) if self.metadata else EMPTY_METADATA
+            object.__setattr__(self, "metadata", frozen)
 
     def to_db_row(self) -> ArtifactRow:
         """Return the ``artifacts`` table columns for this artifact.

@@ -327,7 +327,12 @@ async def list_in_utf8_byte_order(store: ArtifactStore, scratch: Path) -> None:
 
 @check
 async def list_prefix_matches_whole_segments(store: ArtifactStore, scratch: Path) -> None:
-    for key in ["DEAL-1/emails/a.eml", "DEAL-10/emails/b.eml", "DEAL-1x", "DEAL-1/documents/cim/c.pdf"]:
+    for key in [
+        "DEAL-1/emails/a.eml",
+        "DEAL-10/emails/b.eml",
+        "DEAL-1x",
+        "DEAL-1/documents/cim/c.pdf",
+    ]:
         await store.put(key, b"x")
     assert await keys_of(store, "DEAL-1") == ["DEAL-1/documents/cim/c.pdf", "DEAL-1/emails/a.eml"]
     assert await keys_of(store, "DEAL-1/") == await keys_of(store, "DEAL-1")

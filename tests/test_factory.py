@@ -105,13 +105,6 @@ def test_both_roots_equal_after_expanding_home(monkeypatch: pytest.MonkeyPatch, 
     assert dataroom_root() == str(home / "Deals")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StorageConfigError,
-    reason="library bug: DATAROOM_ROOT and ARTIFACT_STORAGE_PATH naming the same folder "
-    "are compared as strings (only expanduser), so '/x/' vs '/x' or '/a/./x' vs '/a/x' "
-    "is reported as a disagreement",
-)
 @pytest.mark.parametrize("spelling", ["{root}/", "{parent}/./same", "{parent}/other/../same"])
 def test_both_roots_same_folder_spelled_differently(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, spelling: str

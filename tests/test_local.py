@@ -31,7 +31,9 @@ async def store(tmp_path: Path) -> AsyncIterator[LocalFilesystemArtifactStore]:
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-async def test_conformance(check: Check, store: LocalFilesystemArtifactStore, scratch: Path) -> None:
+async def test_conformance(
+    check: Check, store: LocalFilesystemArtifactStore, scratch: Path
+) -> None:
     await store.put("warm-up", b"")  # opens the index: its files are not a leak
     await store.delete("warm-up")
     before = open_fds()
@@ -90,7 +92,12 @@ async def test_modes_hold_under_any_umask(tmp_path: Path, umask: int) -> None:
         root = Path(tmp_path / "DataRoom")
         assert _mode(root / "DEAL-1/documents/cim/c.pdf") == 0o640
         assert _mode(root / "DEAL-1/big.bin") == 0o640
-        for folder in [root, root / "DEAL-1", root / "DEAL-1/documents", root / "DEAL-1/documents/cim"]:
+        for folder in [
+            root,
+            root / "DEAL-1",
+            root / "DEAL-1/documents",
+            root / "DEAL-1/documents/cim",
+        ]:
             assert _mode(folder) == 0o750
         assert _mode(root / ".artifactstore/index.sqlite3") == 0o640
     finally:
@@ -180,7 +187,10 @@ async def test_symlinks_inside_the_root_are_followed(store: LocalFilesystemArtif
     root = Path(store.root)
     (root / "DEAL-1/documents/cim/latest.pdf").symlink_to(root / "DEAL-1/documents/cim/v3.pdf")
     assert await store.get("DEAL-1/documents/cim/latest.pdf") == b"v3"
-    assert await keys_of(store) == ["DEAL-1/documents/cim/latest.pdf", "DEAL-1/documents/cim/v3.pdf"]
+    assert await keys_of(store) == [
+        "DEAL-1/documents/cim/latest.pdf",
+        "DEAL-1/documents/cim/v3.pdf",
+    ]
 
 
 # --------------------------------------------------------- files put by others

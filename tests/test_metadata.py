@@ -134,14 +134,6 @@ def test_copy_and_replace() -> None:
         changed.metadata["source"] = "x"  # type: ignore[index]
 
 
-_MAPPINGPROXY_BUG = (
-    "library bug: ArtifactMetadata.metadata is a MappingProxyType, which cannot be pickled "
-    "or deep-copied, so pickle/deepcopy/dataclasses.asdict of any ArtifactMetadata raise "
-    "TypeError: cannot pickle 'mappingproxy' object"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=_MAPPINGPROXY_BUG)
 @pytest.mark.parametrize("protocol", [0, pickle.HIGHEST_PROTOCOL])
 def test_pickle_round_trip(protocol: int) -> None:
     meta = make()
@@ -151,13 +143,11 @@ def test_pickle_round_trip(protocol: int) -> None:
         again.metadata["source"] = "x"
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=_MAPPINGPROXY_BUG)
 def test_deepcopy() -> None:
     meta = make()
     assert copy.deepcopy(meta) == meta
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=_MAPPINGPROXY_BUG)
 def test_asdict() -> None:
     assert dataclasses.asdict(make())["metadata"] == {"source": "imap"}
 
@@ -281,10 +271,6 @@ def test_validate_bad_names_refused(name: str) -> None:
         validate_user_metadata({name: "v"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: non-ASCII names whose lower() is ASCII (KELVIN SIGN) are accepted",
-)
 def test_validate_non_ascii_name_that_lowers_to_ascii_refused() -> None:
     # U+212A KELVIN SIGN lower-cases to ASCII 'k': the check runs on the lowered name.
     with pytest.raises(ValueError, match="name"):

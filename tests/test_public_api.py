@@ -41,25 +41,8 @@ CONTRACT_NAMES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: artifactstore.__all__ is in isort/RUF022 order (UPPER_CASE constants, "
-    "then CamelCase, then lower_case), not sorted(): 'SUBCATEGORY_TEASERS' comes before "
-    "'ArtifactExistsError'",
-)
 def test_all_is_sorted() -> None:
     assert sorted(artifactstore.__all__) == artifactstore.__all__
-
-
-def test_all_is_sorted_by_kind_then_name() -> None:
-    # The order __all__ does follow: constants, then classes, then functions, each sorted.
-    def kind(name: str) -> int:
-        if name.isupper():
-            return 0
-        return 1 if name[0].isupper() else 2
-
-    names = artifactstore.__all__
-    assert names == sorted(names, key=lambda name: (kind(name), name))
 
 
 def test_all_has_no_duplicates() -> None:

@@ -165,7 +165,7 @@ class LocalIndex:
                                 *row.fingerprint,
                                 row.sha256,
                                 row.mime_type,
-                                json.dumps(row.metadata),
+                                json.dumps(row.metadata) if row.metadata else "{}",
                             )
                         )
                 elif current is None:

@@ -291,4 +291,5 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             return
         self._closed = True
         await self._worker.run(self._fs.index.close)
+        self._worker.submit(self._fs.shutdown)
         self._worker.close()
