@@ -38,6 +38,20 @@ from .protocol import ArtifactStore, ArtifactStream
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # S3ArtifactStore needs the optional 's3' extra: imported only when asked for.
+    if name == "S3ArtifactStore":
+        try:
+            from .backends.s3 import S3ArtifactStore
+        except ImportError as exc:
+            raise ImportError(
+                "S3ArtifactStore needs the s3 extra: pip install 'artifactstore[s3]'"
+            ) from exc
+        return S3ArtifactStore
+    raise AttributeError(f"module 'artifactstore' has no attribute {name!r}")
+
+
 __all__ = [
     "ArtifactExistsError",
     "ArtifactIntegrityError",
@@ -53,6 +67,7 @@ __all__ = [
     "InvalidKeyError",
     "LocalFilesystemArtifactStore",
     "PutData",
+    "S3ArtifactStore",
     "SUBCATEGORY_CIM",
     "SUBCATEGORY_FINANCIALS",
     "SUBCATEGORY_LOI",

@@ -20,6 +20,8 @@ import pytest
 
 import artifactstore
 
+from .s3server import MotoServer
+
 _PACKAGE_DIR = os.path.dirname(artifactstore.__file__) + os.sep
 _BLOCKING_EVENTS = {
     "open",
@@ -96,3 +98,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "soak" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto S3 server process for the whole session, stopped at the end."""
+    server = MotoServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,204 @@
+"""The S3 backend's settings and its one long-lived aioboto3 client.
+
+Creating a session or client costs more than a small upload, and aiobotocore reads
+configuration and model files while doing it; so a store makes its client once, on
+first use, after loading those files on a worker thread, and keeps it until
+``aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from .. import keys as _keys
+from ..errors import StorageConfigError
+from ._s3_errors import error_code, map_errors
+
+__all__ = ["S3Client", "S3Settings"]
+
+MiB = 1024 * 1024
+_MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
+_MAX_PARTS = 10_000
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Everything an ``S3ArtifactStore`` is configured with.
+
+    Credentials are kept out of ``repr`` (``field(repr=False)``); leave them
+    ``None`` to use the standard AWS chain (environment, profile, role).
+    """
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    profile_name: str | None = None
+    #: "path" or "virtual"; default: path-style for a custom endpoint, else virtual.
+    addressing_style: str | None = None
+    max_pool_connections: int = 64
+    retry_mode: str = "standard"
+    max_attempts: int = 5
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    #: Server-side encryption: None, "AES256" (SSE-S3) or "aws:kms" (SSE-KMS).
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    part_size: int = 8 * MiB
+    parts_in_flight: int = 4
+    multipart_threshold: int = 8 * MiB
+    #: Check once, on first use, that the bucket exists (clear error if not).
+    verify_bucket: bool = True
+
+    @classmethod
+    def build(cls, bucket: str, **options: Any) -> S3Settings:
+        """Validate and normalize the options (``StorageConfigError`` names the bad one)."""
+        unknown = set(options) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown S3ArtifactStore options: {', '.join(sorted(unknown))}")
+        if not isinstance(bucket, str) or not bucket or "/" in bucket:
+            raise StorageConfigError(
+                f"S3 bucket name {bucket!r} is not valid; set AWS_S3_BUCKET to a bucket name",
+                setting="AWS_S3_BUCKET",
+            )
+        prefix = options.get("prefix") or ""
+        options["prefix"] = _keys.normalize_prefix(prefix)
+        settings = cls(bucket=bucket, **options)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        def bad(setting: str, why: str) -> StorageConfigError:
+            return StorageConfigError(f"S3 option {setting}: {why}", setting=setting)
+
+        if self.retry_mode not in ("standard", "adaptive", "legacy"):
+            raise bad("retry_mode", f"{self.retry_mode!r} is not standard, adaptive or legacy")
+        if not 1 <= self.max_attempts <= 20:
+            raise bad("max_attempts", "must be 1 to 20")
+        if self.addressing_style not in (None, "path", "virtual", "auto"):
+            raise bad("addressing_style", "must be path, virtual or auto")
+        if self.sse not in (None, "AES256", "aws:kms"):
+            raise bad("sse", f"{self.sse!r} is not AES256 or aws:kms")
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise bad("sse_kms_key_id", "needs sse='aws:kms'")
+        if self.part_size < _MIN_PART:
+            raise bad("part_size", f"must be at least {_MIN_PART} bytes (the S3 minimum)")
+        if not 1 <= self.parts_in_flight <= self.max_pool_connections:
+            raise bad("parts_in_flight", "must be 1 to max_pool_connections")
+        if self.multipart_threshold < 1:
+            raise bad("multipart_threshold", "must be positive")
+
+    def encryption_args(self) -> dict[str, str]:
+        """The SSE arguments of PutObject, CreateMultipartUpload and CopyObject."""
+        if self.sse is None:
+            return {}
+        args = {"ServerSideEncryption": self.sse}
+        if self.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.sse_kms_key_id
+        return args
+
+
+class S3Client:
+    """Creates the store's aioboto3 client once, lazily; ``aclose()`` closes it."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._context: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
+
+    async def get(self) -> Any:
+        """The client, created on first call (on the calling event loop)."""
+        client = self._client
+        if client is not None and self._pid == os.getpid():
+            if asyncio.get_running_loop() is not self._loop:
+                raise RuntimeError(
+                    "this S3ArtifactStore was first used on another event loop; create one "
+                    "store per event loop (the sync facade runs its own)"
+                )
+            return client
+        if self._lock is None or self._pid != os.getpid():
+            self._lock = asyncio.Lock()
+            self._client = self._context = None  # a forked child starts afresh
+            self._pid = os.getpid()
+        async with self._lock:
+            if self._client is None:
+                self._client = await self._create()
+                self._loop = asyncio.get_running_loop()
+        return self._client
+
+    async def _create(self) -> Any:
+        s = self._settings
+        # Import and load configuration and the S3 model files off the event loop.
+        session, config = await anyio.to_thread.run_sync(self._prepare)
+        self._context = session.client(
+            "s3", endpoint_url=s.endpoint_url, region_name=s.region, config=config
+        )
+        client = await self._context.__aenter__()
+        if s.verify_bucket:
+            try:
+                with map_errors(s.bucket, None, "checking"):
+                    await client.head_bucket(Bucket=s.bucket)
+            except StorageConfigError:
+                await self._context.__aexit__(None, None, None)
+                self._context = None
+                raise
+            except Exception as exc:  # 403 on HeadBucket: a narrow policy, carry on
+                cause = exc.__cause__
+                if cause is None or error_code(cause)[1] != 403:
+                    await self._context.__aexit__(None, None, None)
+                    self._context = None
+                    raise
+        return client
+
+    def _prepare(self) -> tuple[Any, Any]:
+        import aioboto3
+        import aioboto3.s3.inject  # noqa: F401 - imported by client creation otherwise
+        from botocore.config import Config
+
+        s = self._settings
+        session = aioboto3.Session(
+            aws_access_key_id=s.aws_access_key_id,
+            aws_secret_access_key=s.aws_secret_access_key,
+            aws_session_token=s.aws_session_token,
+            profile_name=s.profile_name,
+            region_name=s.region,
+        )
+        core = session._session  # the botocore session: warm its caches here
+        core.get_scoped_config()
+        loader = core.get_component("data_loader")
+        loader.load_service_model("s3", "service-2")
+        loader.load_service_model("s3", "endpoint-rule-set-1")
+        for name in ("partitions", "endpoints", "sdk-default-configuration"):
+            loader.load_data(name)
+        addressing = s.addressing_style or ("path" if s.endpoint_url else "virtual")
+        config = Config(
+            region_name=s.region,
+            max_pool_connections=s.max_pool_connections,
+            retries={"mode": s.retry_mode, "max_attempts": s.max_attempts},
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+            s3={"addressing_style": addressing},
+            # botocore >= 1.36 adds CRC32 checksums by default, which several
+            # S3-compatible servers reject: only when an operation requires one.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            signature_version="s3v4",
+        )
+        return session, config
+
+    async def aclose(self) -> None:
+        """Close the client and its connection pool; idempotent."""
+        context, self._context, self._client = self._context, None, None
+        if context is not None and self._pid == os.getpid():
+            await context.__aexit__(None, None, None)

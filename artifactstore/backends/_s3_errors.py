@@ -1,0 +1,107 @@
+"""The boundary between botocore/aiohttp exceptions and the library's error tree.
+
+Every call to the S3 client runs inside :func:`map_errors` (as httpx wraps its
+transports in ``map_exceptions``), so no botocore or aiohttp exception escapes the
+public API; the original is kept as ``__cause__``. Messages name the key or the
+bucket, never credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+
+from ..errors import (
+    ArtifactExistsError,
+    ArtifactNotFoundError,
+    ArtifactStoreError,
+    StorageBackendError,
+    StorageConfigError,
+    StoragePermissionError,
+)
+
+__all__ = ["error_code", "map_errors"]
+
+_DENIED = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+    "AccountProblem",
+}
+
+
+def error_code(exc: ClientError) -> tuple[str, int]:
+    """The S3 error code and HTTP status of a ``ClientError``."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code, status
+
+
+def _translate(exc: BaseException, bucket: str, key: str | None, doing: str) -> ArtifactStoreError:
+    what = f"{key!r} in bucket {bucket!r}" if key is not None else f"bucket {bucket!r}"
+    if isinstance(exc, ClientError):
+        code, status = error_code(exc)
+        if code == "NoSuchBucket":
+            return StorageConfigError(
+                f"S3 bucket {bucket!r} does not exist; create it or fix AWS_S3_BUCKET",
+                setting="AWS_S3_BUCKET",
+            )
+        if code in ("NoSuchKey", "NotFound") or (status == 404 and code in ("404", "")):
+            if key is None:
+                return StorageConfigError(
+                    f"S3 bucket {bucket!r} was not found; create it or fix AWS_S3_BUCKET",
+                    setting="AWS_S3_BUCKET",
+                )
+            return ArtifactNotFoundError(
+                f"no artifact at {key!r} in bucket {bucket!r}; check the key, or list the "
+                "folder to see what is there",
+                key=key,
+            )
+        if code == "PreconditionFailed" or status == 412:
+            return ArtifactExistsError(
+                f"an artifact already exists at {key!r}; put without if_not_exists=True to "
+                "replace it, or choose another key",
+                key=key,
+            )
+        if code in _DENIED or status == 403:
+            return StoragePermissionError(
+                f"S3 refused {doing} {what} ({code or status}): check the credentials and "
+                "the bucket policy",
+                key=key,
+            )
+        message = exc.response.get("Error", {}).get("Message", "")
+        return StorageBackendError(f"S3 error {doing} {what}: {code or status} {message}", key=key)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return StorageConfigError(
+            "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "a profile, or a role",
+            setting="AWS_ACCESS_KEY_ID",
+        )
+    return StorageBackendError(
+        f"S3 unreachable or failing while {doing} {what}: {type(exc).__name__}; "
+        "check AWS_S3_ENDPOINT_URL and the network",
+        key=key,
+    )
+
+
+@contextmanager
+def map_errors(bucket: str, key: str | None, doing: str) -> Iterator[None]:
+    """Translate what the S3 client raises inside the block into the library's errors."""
+    try:
+        yield
+    except ArtifactStoreError:
+        raise
+    except (ClientError, BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise _translate(exc, bucket, key, doing) from exc

@@ -1,0 +1,441 @@
+"""``S3ArtifactStore``: artifacts as objects in an S3 bucket (AWS, MinIO, Ceph RGW, R2).
+
+Opt-in (``pip install 'artifactstore[s3]'``). One aioboto3 client per store,
+created on first use and closed by ``aclose()``; never a client per call.
+
+What is stored with each object: the bytes; ``Content-Type`` = the mime type;
+``x-amz-meta-*`` = the user's metadata plus ``artifactstore-sha256``, so
+``get_metadata`` is one HEAD. Small payloads are one PutObject; large or
+unknown-length ones a multipart upload (``_s3_upload``). A SHA-256 is only known
+at the end of a stream, after S3 fixed the object's metadata, so a streamed upload
+whose source could not be hashed first is stamped afterwards by a server-side copy
+onto itself, conditional on its ETag (another writer's object is never stamped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import anyio
+from botocore.exceptions import ClientError
+
+from .. import keys as _keys
+from .._sources import AsyncIterableSource, BytesSource, FileSource, PathSource, Source, rechunk
+from ..errors import ArtifactNotFoundError, InvalidKeyError
+from ..metadata import ArtifactMetadata
+from ..protocol import ArtifactStore, Listing
+from ._s3_client import S3Client, S3Settings
+from ._s3_errors import error_code, map_errors
+from ._s3_upload import hash_update, multipart_upload
+
+__all__ = ["S3ArtifactStore"]
+
+SHA_FIELD = "artifactstore-sha256"
+MiB = 1024 * 1024
+
+
+class _S3Opened:
+    """A GetObject response body, read chunk by chunk; closing it frees its connection."""
+
+    def __init__(self, metadata: ArtifactMetadata, body: Any, remaining: int, chunk: int) -> None:
+        self.metadata = metadata
+        self._body = body
+        self._remaining = remaining
+        self._chunk = chunk
+        self._store_bucket = metadata.storage_uri
+
+    async def read(self) -> bytes:
+        if self._body is None or self._remaining <= 0:
+            self.close_nowait()
+            return b""
+        with map_errors(self._store_bucket, self.metadata.storage_key, "reading"):
+            data: bytes = await self._body.read(min(self._chunk, self._remaining))
+        if not data:
+            self.close_nowait()
+            return b""
+        self._remaining -= len(data)
+        return data
+
+    async def aclose(self) -> None:
+        self.close_nowait()
+
+    def close_nowait(self) -> None:
+        # close(), not release(): the rest of the body is unread, so the connection
+        # cannot go back to the pool; closing it frees the pool slot at once.
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
+
+
+class S3ArtifactStore(ArtifactStore):
+    """Artifacts as objects in ``bucket``, under an optional key ``prefix``.
+
+    Credentials come from the standard AWS chain (environment, profile, role) unless
+    given; they never appear in a repr, a log line or an error message. See
+    :class:`~artifactstore.backends._s3_client.S3Settings` for every option.
+    """
+
+    backend_name: ClassVar[str] = "s3"
+
+    def __init__(self, bucket: str, **options: Any) -> None:
+        self._settings = S3Settings.build(bucket, **options)
+        self._client = S3Client(self._settings)
+        self._bucket = self._settings.bucket
+        self._prefix = self._settings.prefix
+
+    def __repr__(self) -> str:
+        s = self._settings
+        return (
+            f"S3ArtifactStore(bucket={s.bucket!r}, prefix={s.prefix!r}, "
+            f"endpoint_url={s.endpoint_url!r}, region={s.region!r})"
+        )
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name."""
+        return self._bucket
+
+    def _object_key(self, key: str) -> str:
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    def _uri(self, key: str) -> str:
+        return f"s3://{self._bucket}/{key}"
+
+    def _errors(self, key: str | None, doing: str) -> AbstractContextManager[None]:
+        return map_errors(self._bucket, key, doing)
+
+    def _key_from_location(self, key: str) -> str | None:
+        if not key.startswith("s3://"):
+            return None
+        # storage_uri is "s3://bucket/key", the key as is (not URL-encoded, as S3
+        # tools write it): strip the prefix rather than parse it as a URL ('#', '?').
+        own = f"s3://{self._bucket}/"
+        if not key.startswith(own):
+            raise InvalidKeyError(f"{key!r} is not in bucket {self._bucket!r}", key=key)
+        return key[len(own) :]
+
+    def _extra_args(self) -> dict[str, Any]:
+        return self._settings.encryption_args()
+
+    def _metadata(
+        self, key: str, head: dict[str, Any], size: int | None = None
+    ) -> ArtifactMetadata:
+        user = dict(head.get("Metadata") or {})
+        sha256 = user.pop(SHA_FIELD, None)
+        modified: datetime = head.get("LastModified") or datetime.now(timezone.utc)
+        return ArtifactMetadata(
+            storage_backend="s3",
+            storage_key=key,
+            storage_uri=self._uri(key),
+            sha256=sha256,
+            size_bytes=head.get("ContentLength", 0) if size is None else size,
+            mime_type=head.get("ContentType"),
+            last_modified=modified,
+            metadata=user,
+        )
+
+    # ------------------------------------------------------------------- writing
+
+    async def _put(
+        self,
+        key: str,
+        source: Source,
+        *,
+        mime_type: str,
+        metadata: dict[str, str],
+        if_not_exists: bool,
+    ) -> ArtifactMetadata:
+        settings = self._settings
+        if isinstance(source, BytesSource) and len(source.data) <= settings.multipart_threshold:
+            return await self._put_object(
+                key, bytes(source.data), mime_type, metadata, if_not_exists
+            )
+        known_sha: str | None = None
+        if isinstance(source, PathSource):
+            known_sha, size = await anyio.to_thread.run_sync(_hash_file, source.path)
+            if size <= settings.multipart_threshold:
+                data = await anyio.to_thread.run_sync(_read_file, source.path)
+                return await self._put_object(key, data, mime_type, metadata, if_not_exists)
+        elif isinstance(source, BytesSource):
+            known_sha = hashlib.sha256(source.data).hexdigest()
+
+        parts = _parts(source, settings.part_size)
+        first = await anext(parts, b"")
+        if len(first) < settings.part_size:  # the whole stream fit in one part
+            await parts.aclose()
+            return await self._put_object(key, first, mime_type, metadata, if_not_exists)
+        return await self._put_multipart(
+            key, _prepend(first, parts), known_sha, mime_type, metadata, if_not_exists
+        )
+
+    async def _put_object(
+        self, key: str, data: bytes, mime: str, metadata: dict[str, str], if_not_exists: bool
+    ) -> ArtifactMetadata:
+        hasher = hashlib.sha256()
+        await hash_update(hasher, data)
+        sha256 = hasher.hexdigest()
+        client = await self._client.get()
+        extra = {"IfNoneMatch": "*"} if if_not_exists else {}
+        with self._errors(key, "storing"):
+            await client.put_object(
+                Bucket=self._bucket,
+                Key=self._object_key(key),
+                Body=data,
+                ContentType=mime,
+                Metadata={**metadata, SHA_FIELD: sha256},
+                **self._extra_args(),
+                **extra,
+            )
+        return self._written(key, len(data), mime, metadata, sha256)
+
+    def _written(
+        self, key: str, size: int, mime: str, metadata: dict[str, str], sha256: str
+    ) -> ArtifactMetadata:
+        return ArtifactMetadata(
+            storage_backend="s3",
+            storage_key=key,
+            storage_uri=self._uri(key),
+            sha256=sha256,
+            size_bytes=size,
+            mime_type=mime,
+            last_modified=datetime.now(timezone.utc),
+            metadata=metadata,
+        )
+
+    async def _put_multipart(
+        self,
+        key: str,
+        parts: AsyncIterator[bytes],
+        known_sha: str | None,
+        mime: str,
+        metadata: dict[str, str],
+        if_not_exists: bool,
+    ) -> ArtifactMetadata:
+        client = await self._client.get()
+        object_key = self._object_key(key)
+        user = dict(metadata)
+        if known_sha is not None:
+            user[SHA_FIELD] = known_sha
+        completed, sha256, size = await multipart_upload(
+            client,
+            bucket=self._bucket,
+            key=object_key,
+            parts=parts,
+            create_args={"ContentType": mime, "Metadata": user, **self._extra_args()},
+            parts_in_flight=self._settings.parts_in_flight,
+            if_not_exists=if_not_exists,
+            errors=lambda doing: self._errors(key, doing),
+        )
+        if known_sha != sha256:
+            # The SHA-256 was not known when S3 fixed the metadata (a stream), or the
+            # file changed after it was hashed: stamp the real one now, by a copy of
+            # the object onto itself, only if it is still ours (CopySourceIfMatch).
+            # Shielded: the bytes are in place, so finish even if being cancelled.
+            with anyio.CancelScope(shield=True), self._errors(key, "recording the SHA-256 of"):
+                await client.copy_object(
+                    Bucket=self._bucket,
+                    Key=object_key,
+                    CopySource={"Bucket": self._bucket, "Key": object_key},
+                    CopySourceIfMatch=completed["ETag"],
+                    MetadataDirective="REPLACE",
+                    ContentType=mime,
+                    Metadata={**metadata, SHA_FIELD: sha256},
+                    **self._extra_args(),
+                )
+        return self._written(key, size, mime, metadata, sha256)
+
+    # ------------------------------------------------------------------- reading
+
+    async def _open(self, key: str, start: int, end: int | None, chunk: int) -> _S3Opened:
+        client = await self._client.get()
+        args: dict[str, Any] = {"Bucket": self._bucket, "Key": self._object_key(key)}
+        if start or end is not None:
+            args["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        if end is not None and end <= start:  # an empty range: S3 has no way to ask for one
+            return _S3Opened(await self._head(key), None, 0, chunk)
+        with self._errors(key, "reading"):
+            try:
+                answer = await client.get_object(**args)
+            except ClientError as exc:
+                if error_code(exc)[0] != "InvalidRange":
+                    raise
+                answer = None  # the range starts past the end: nothing to read
+        if answer is None:
+            return _S3Opened(await self._head(key), None, 0, chunk)
+        total = answer.get("ContentLength", 0)
+        content_range = answer.get("ContentRange")
+        if content_range:  # "bytes 0-9/1234"
+            total = int(content_range.rsplit("/", 1)[1])
+        meta = self._metadata(key, answer, size=total)
+        if meta.sha256 is None:
+            answer["Body"].close()
+            meta = await self._head(key)  # hashes objects stored by others
+            with self._errors(key, "reading"):
+                answer = await client.get_object(**args)
+        return _S3Opened(meta, answer["Body"], answer.get("ContentLength", 0), chunk)
+
+    async def _head(self, key: str) -> ArtifactMetadata:
+        client = await self._client.get()
+        with self._errors(key, "reading the metadata of"):
+            head = await client.head_object(Bucket=self._bucket, Key=self._object_key(key))
+        meta = self._metadata(key, head)
+        if meta.sha256 is not None:
+            return meta
+        # Written by other means (or a stamp interrupted): hash the object itself.
+        hasher = hashlib.sha256()
+        with self._errors(key, "reading"):
+            answer = await client.get_object(
+                Bucket=self._bucket, Key=self._object_key(key), IfMatch=head["ETag"]
+            )
+            body = answer["Body"]
+            try:
+                while chunk := await body.read(MiB):
+                    await hash_update(hasher, chunk)
+            finally:
+                body.close()
+        return ArtifactMetadata(**{**meta.__dict__, "sha256": hasher.hexdigest()})
+
+    async def exists(self, key: str) -> bool:
+        """Return whether an object is stored at ``key`` (one HEAD, no hashing)."""
+        key = self.normalize_key(key)
+        client = await self._client.get()
+        try:
+            with self._errors(key, "checking"):
+                await client.head_object(Bucket=self._bucket, Key=self._object_key(key))
+        except ArtifactNotFoundError:
+            return False
+        return True
+
+    async def _delete(self, key: str) -> bool:
+        # DeleteObject answers 204 whether or not the key existed: ask first.
+        if not await self.exists(key):
+            return False
+        client = await self._client.get()
+        with self._errors(key, "deleting"):
+            await client.delete_object(Bucket=self._bucket, Key=self._object_key(key))
+        return True
+
+    async def _get_url(self, key: str, expires_in: int) -> str:
+        client = await self._client.get()
+        with self._errors(key, "signing a URL for"):
+            url: str = await client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": self._object_key(key)},
+                ExpiresIn=expires_in,
+            )
+        return url
+
+    async def _list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
+        client = await self._client.get()
+        full = self._object_key(prefix) if prefix else self._prefix
+        list_prefix = f"{full}/" if full else ""
+        strip = len(f"{self._prefix}/") if self._prefix else 0
+        args: dict[str, Any] = {"Bucket": self._bucket, "Prefix": list_prefix}
+        if not recursive:
+            args["Delimiter"] = "/"
+        while True:
+            with self._errors(prefix or None, "listing"):
+                page = await client.list_objects_v2(**args)
+            artifacts = []
+            for item in page.get("Contents", []):
+                key = item["Key"][strip:]
+                if _is_key(key):
+                    artifacts.append(
+                        ArtifactMetadata(
+                            storage_backend="s3",
+                            storage_key=key,
+                            storage_uri=self._uri(key),
+                            sha256=None,  # not in a listing: one HEAD per item would tell
+                            size_bytes=item.get("Size", 0),
+                            mime_type=None,
+                            last_modified=item["LastModified"],
+                        )
+                    )
+            folders = [
+                p["Prefix"][strip:].rstrip("/")
+                for p in page.get("CommonPrefixes", [])
+                if _is_key(p["Prefix"][strip:].rstrip("/"))
+            ]
+            yield Listing(artifacts, folders)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            args["ContinuationToken"] = token
+
+    async def aclose(self) -> None:
+        """Close the S3 client and its connection pool."""
+        await self._client.aclose()
+
+
+def _is_key(key: str) -> bool:
+    try:
+        return _keys.normalize_key(key) == key
+    except InvalidKeyError:
+        return False
+
+
+def _hash_file(path: str) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(MiB):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+async def _parts(source: Source, size: int) -> AsyncGenerator[bytes, None]:
+    """The source's bytes in chunks of ``size`` (the last one shorter), read off the loop."""
+    if isinstance(source, BytesSource):
+        for i in range(0, max(len(source.data), 1), size):
+            yield bytes(source.data[i : i + size])
+    elif isinstance(source, AsyncIterableSource):
+        async for chunk in rechunk(source.iterable, size):
+            yield chunk
+        return
+    else:
+        file = (
+            source.file
+            if isinstance(source, FileSource)
+            else await anyio.to_thread.run_sync(open, source.path, "rb")
+        )
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(_read_exactly, file, size)
+                yield chunk
+                if len(chunk) < size:
+                    return
+        finally:
+            if isinstance(source, PathSource):
+                await anyio.to_thread.run_sync(file.close)
+
+
+def _read_exactly(file: Any, size: int) -> bytes:
+    parts = []
+    missing = size
+    while missing:
+        chunk = file.read(missing)
+        if chunk is None:
+            raise TypeError("the file object is non-blocking and had no data; pass a blocking one")
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise TypeError(f"the file object's read() returned {type(chunk).__name__}, not bytes")
+        if not chunk:
+            break
+        parts.append(bytes(chunk))
+        missing -= len(chunk)
+    return b"".join(parts)
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
