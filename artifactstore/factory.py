@@ -13,7 +13,14 @@ ALLOW_CLOUD_DEFAULT        ``false``    must be ``true`` for ARTIFACT_STORAGE_BA
 AWS_S3_BUCKET                           the S3 bucket
 AWS_S3_ENDPOINT_URL                     an S3-compatible endpoint (MinIO, Ceph, R2)
 AWS_REGION                 us-east-1    the S3 region
+ARTIFACT_S3_PREFIX                      a key prefix inside the bucket
+ARTIFACT_S3_SSE                         server-side encryption: AES256 or aws:kms
+ARTIFACT_S3_SSE_KMS_KEY_ID              the KMS key id, with ARTIFACT_S3_SSE=aws:kms
+ARTIFACT_S3_MAX_ATTEMPTS   5            attempts per S3 request (standard retry mode)
 ========================== ============ ==============================================
+
+AWS credentials come from the standard chain (AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance or task role).
 
 Cloud storage is opt-in only: ``ARTIFACT_STORAGE_BACKEND=s3`` without
 ``ALLOW_CLOUD_DEFAULT=true`` is a ``StorageConfigError``, never a silent fallback to
@@ -111,11 +118,36 @@ def store_options_from_env(
         raise StorageConfigError(
             "ARTIFACT_STORAGE_BACKEND=s3 needs AWS_S3_BUCKET", setting="AWS_S3_BUCKET"
         )
-    return backend, {
+    options: dict[str, Any] = {
         "bucket": bucket,
         "endpoint_url": _env(environ, "AWS_S3_ENDPOINT_URL"),
         "region": _env(environ, "AWS_REGION") or "us-east-1",
+        "prefix": _env(environ, "ARTIFACT_S3_PREFIX") or "",
     }
+    sse = _env(environ, "ARTIFACT_S3_SSE")
+    if sse is not None:
+        if sse not in ("AES256", "aws:kms"):
+            raise StorageConfigError(
+                f"ARTIFACT_S3_SSE={sse!r} is not AES256 or aws:kms", setting="ARTIFACT_S3_SSE"
+            )
+        options["sse"] = sse
+    kms_key = _env(environ, "ARTIFACT_S3_SSE_KMS_KEY_ID")
+    if kms_key is not None:
+        if sse != "aws:kms":
+            raise StorageConfigError(
+                "ARTIFACT_S3_SSE_KMS_KEY_ID needs ARTIFACT_S3_SSE=aws:kms",
+                setting="ARTIFACT_S3_SSE_KMS_KEY_ID",
+            )
+        options["sse_kms_key_id"] = kms_key
+    attempts = _env(environ, "ARTIFACT_S3_MAX_ATTEMPTS")
+    if attempts is not None:
+        if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
+            raise StorageConfigError(
+                f"ARTIFACT_S3_MAX_ATTEMPTS={attempts!r} must be a whole number from 1 to 20",
+                setting="ARTIFACT_S3_MAX_ATTEMPTS",
+            )
+        options["max_attempts"] = int(attempts)
+    return backend, options
 
 
 def create_artifact_store(backend: str | None = None, **options: Any) -> ArtifactStore:

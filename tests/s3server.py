@@ -36,10 +36,11 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, port: int | None = None) -> MotoServer:
+    def start(cls, port: int | None = None, **env_extra: str) -> MotoServer:
         for _attempt in range(5):
             chosen = port or free_port()
             env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+            env.update(env_extra)
             process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(chosen)],
                 stdout=subprocess.DEVNULL,

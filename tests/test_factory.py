@@ -208,7 +208,7 @@ def test_s3_options_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_S3_BUCKET", "deal-artifacts")
     assert store_options_from_env() == (
         "s3",
-        {"bucket": "deal-artifacts", "endpoint_url": None, "region": "us-east-1"},
+        {"bucket": "deal-artifacts", "endpoint_url": None, "region": "us-east-1", "prefix": ""},
     )
     monkeypatch.setenv("AWS_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
@@ -218,8 +218,40 @@ def test_s3_options_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
             "bucket": "deal-artifacts",
             "endpoint_url": "http://127.0.0.1:9000",
             "region": "eu-west-1",
+            "prefix": "",
         },
     )
+    monkeypatch.setenv("ARTIFACT_S3_PREFIX", "deals")
+    monkeypatch.setenv("ARTIFACT_S3_SSE", "aws:kms")
+    monkeypatch.setenv("ARTIFACT_S3_SSE_KMS_KEY_ID", "key-1")
+    monkeypatch.setenv("ARTIFACT_S3_MAX_ATTEMPTS", "3")
+    _, options = store_options_from_env()
+    assert options["prefix"] == "deals"
+    assert options["sse"] == "aws:kms"
+    assert options["sse_kms_key_id"] == "key-1"
+    assert options["max_attempts"] == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ARTIFACT_S3_SSE", "rot13"),
+        ("ARTIFACT_S3_MAX_ATTEMPTS", "many"),
+        ("ARTIFACT_S3_MAX_ATTEMPTS", "0"),
+        ("ARTIFACT_S3_SSE_KMS_KEY_ID", "key-without-kms"),
+    ],
+)
+def test_bad_s3_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv("ARTIFACT_STORAGE_BACKEND", "s3")
+    monkeypatch.setenv("ALLOW_CLOUD_DEFAULT", "true")
+    monkeypatch.setenv("AWS_S3_BUCKET", "deal-artifacts")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(StorageConfigError) as raised:
+        store_options_from_env()
+    assert raised.value.setting == name
+    assert name in str(raised.value)
 
 
 # ------------------------------------------------------------------ durability

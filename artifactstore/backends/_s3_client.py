@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from botocore.exceptions import ClientError
 
 from .. import keys as _keys
 from ..errors import StorageConfigError
@@ -155,7 +156,7 @@ class S3Client:
                 raise
             except Exception as exc:  # 403 on HeadBucket: a narrow policy, carry on
                 cause = exc.__cause__
-                if cause is None or error_code(cause)[1] != 403:
+                if not isinstance(cause, ClientError) or error_code(cause)[1] != 403:
                     await self._context.__aexit__(None, None, None)
                     self._context = None
                     raise
@@ -163,7 +164,7 @@ class S3Client:
 
     def _prepare(self) -> tuple[Any, Any]:
         import aioboto3
-        import aioboto3.s3.inject  # noqa: F401 - imported by client creation otherwise
+        import aioboto3.s3.inject
         from botocore.config import Config
 
         s = self._settings
