@@ -78,9 +78,10 @@ MAX_SEGMENT_BYTES = 255
 #: Segments starting with this are the store's own (index, temporary files).
 RESERVED_PREFIX = ".artifactstore"
 
-# C0 controls, DEL and C1 controls. Refused outright: they break terminals, logs,
-# HTTP headers and some filesystems, and no artifact name needs them.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# C0 controls, DEL, C1 controls, bidirectional overrides and line separators. Refused
+# outright: they break terminals, logs and HTTP headers, or disguise a name
+# ("invoice\u202efdp.exe"), and no artifact name needs them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _DRIVE = re.compile(r"^[A-Za-z]:$")
 # Keys that are already canonical and need none of the checks below: plain ASCII
 # segments that do not start with '.', cannot spell a drive, an escape or traversal.
@@ -99,12 +100,18 @@ def _check_segment(key: str, segment: str) -> None:
         raise _refuse(key, f"segments starting with {RESERVED_PREFIX!r} are reserved by the store")
     if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
         raise _refuse(key, f"a segment is longer than {MAX_SEGMENT_BYTES} UTF-8 bytes")
-    # Traversal in disguise: what a later layer (a URL decoder, an NFKC-folding
-    # filesystem or client) would turn into '.', '..' or a separator.
-    for spelling in (unquote(segment), unicodedata.normalize("NFKC", segment)):
-        if spelling != segment and (
-            spelling in (".", "..") or "/" in spelling or "\\" in spelling or "\x00" in spelling
-        ):
+    # Traversal in disguise: what later layers (URL decoders, NFKC-folding file
+    # systems or clients), applied once or twice in any order, would turn into '.',
+    # '..' or a separator.
+    if segment.isascii() and "%" not in segment:
+        return
+    spellings = {segment}
+    for _round in range(3):
+        spellings |= {unquote(s) for s in spellings} | {
+            unicodedata.normalize("NFKC", s) for s in spellings
+        }
+    for spelling in spellings - {segment}:
+        if spelling in (".", "..") or "/" in spelling or "\\" in spelling or "\x00" in spelling:
             raise _refuse(key, "a segment decodes to a path separator or traversal")
 
 

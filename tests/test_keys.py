@@ -545,3 +545,25 @@ def test_build_key_non_str_parts(
 ) -> None:
     with pytest.raises(TypeError):
         build_key(deal_id, category, filename, subcategory)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "\uff052e\uff052e/x",  # fullwidth '%': NFKC, then URL-decoding, gives '..'
+        "%EF%BC%8E%EF%BC%8E/x",  # URL-decoding, then NFKC, gives '..'
+        "%252e%252e/x",  # encoded twice
+        "a/%255c/b",  # a backslash, encoded twice
+        "invoice\u202efdp.exe",  # a right-to-left override disguising the extension
+        "line\u2028separator",
+        "mark\u200fhere",
+    ],
+)
+def test_layered_disguises_and_invisible_controls_refused(key: str) -> None:
+    with pytest.raises(InvalidKeyError):
+        normalize_key(key)
+
+
+def test_emoji_sequences_with_joiners_accepted() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467.png"
+    assert normalize_key(f"DEAL-1/{family}") == f"DEAL-1/{family}"
