@@ -35,6 +35,7 @@ from .keys import (
 )
 from .metadata import ArtifactMetadata
 from .protocol import ArtifactStore, ArtifactStream
+from .sync import SyncArtifactStore, get_sync_artifact_store
 
 __version__ = "0.1.0"
 
@@ -76,9 +77,11 @@ __all__ = [
     "StorageBackendError",
     "StorageConfigError",
     "StoragePermissionError",
+    "SyncArtifactStore",
     "build_key",
     "create_artifact_store",
     "get_artifact_store",
+    "get_sync_artifact_store",
     "normalize_key",
     "reset_artifact_store",
 ]

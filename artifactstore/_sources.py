@@ -117,7 +117,10 @@ async def rechunk(iterable: AsyncIterable[bytes], size: int) -> AsyncIterator[by
             continue
         buffer += check_chunk(chunk)
         while len(buffer) >= size:
-            yield bytes(buffer[:size])
+            with memoryview(buffer) as view:
+                piece = bytes(view[:size])  # one copy, not two (slice, then bytes)
             del buffer[:size]
+            yield piece
+            del piece
     if buffer:
         yield bytes(buffer)

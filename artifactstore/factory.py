@@ -206,3 +206,6 @@ def reset_artifact_store() -> None:
     global _singleton
     with _singleton_lock:
         _singleton = None
+    from .sync import reset_sync_artifact_store
+
+    reset_sync_artifact_store()

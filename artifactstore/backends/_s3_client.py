@@ -9,7 +9,10 @@ first use, after loading those files on a worker thread, and keeps it until
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,59 +111,66 @@ class S3Settings:
 
 
 class S3Client:
-    """Creates the store's aioboto3 client once, lazily; ``aclose()`` closes it."""
+    """The store's aioboto3 clients: one per event loop, each created on first use there.
+
+    A client's connection pool belongs to the event loop it was made on, so a store
+    used from two loops (an async service and the sync facade's loop thread, say)
+    keeps one client for each. ``aclose()`` closes them all.
+    """
 
     def __init__(self, settings: S3Settings) -> None:
         self._settings = settings
-        self._client: Any = None
-        self._context: Any = None
-        self._lock: asyncio.Lock | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._guard = threading.Lock()  # the dicts are shared by the loops' threads
+        self._reset()
+
+    def _reset(self) -> None:
         self._pid = os.getpid()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def get(self) -> Any:
-        """The client, created on first call (on the calling event loop)."""
-        client = self._client
-        if client is not None and self._pid == os.getpid():
-            if asyncio.get_running_loop() is not self._loop:
-                raise RuntimeError(
-                    "this S3ArtifactStore was first used on another event loop; create one "
-                    "store per event loop (the sync facade runs its own)"
-                )
-            return client
-        if self._lock is None or self._pid != os.getpid():
-            self._lock = asyncio.Lock()
-            self._client = self._context = None  # a forked child starts afresh
-            self._pid = os.getpid()
-        async with self._lock:
-            if self._client is None:
-                self._client = await self._create()
-                self._loop = asyncio.get_running_loop()
-        return self._client
+        """The client of the running event loop, created on its first call."""
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            if self._pid != os.getpid():  # a forked child: the parent's clients are not ours
+                self._reset()
+            entry = self._clients.get(loop)
+            if entry is not None:
+                return entry[1]
+            lock = self._locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            entry = self._clients.get(loop)
+            if entry is None:
+                entry = await self._create()
+                with self._guard:
+                    self._clients[loop] = entry
+        return entry[1]
 
-    async def _create(self) -> Any:
+    async def _create(self) -> tuple[Any, Any]:
         s = self._settings
         # Import and load configuration and the S3 model files off the event loop.
         session, config = await anyio.to_thread.run_sync(self._prepare)
-        self._context = session.client(
+        context = session.client(
             "s3", endpoint_url=s.endpoint_url, region_name=s.region, config=config
         )
-        client = await self._context.__aenter__()
+        client = await context.__aenter__()
         if s.verify_bucket:
             try:
                 with map_errors(s.bucket, None, "checking"):
                     await client.head_bucket(Bucket=s.bucket)
             except StorageConfigError:
-                await self._context.__aexit__(None, None, None)
-                self._context = None
+                await context.__aexit__(None, None, None)
                 raise
             except Exception as exc:  # 403 on HeadBucket: a narrow policy, carry on
                 cause = exc.__cause__
                 if not isinstance(cause, ClientError) or error_code(cause)[1] != 403:
-                    await self._context.__aexit__(None, None, None)
-                    self._context = None
+                    await context.__aexit__(None, None, None)
                     raise
-        return client
+        return context, client
 
     def _prepare(self) -> tuple[Any, Any]:
         import aioboto3
@@ -199,7 +209,18 @@ class S3Client:
         return session, config
 
     async def aclose(self) -> None:
-        """Close the client and its connection pool; idempotent."""
-        context, self._context, self._client = self._context, None, None
-        if context is not None and self._pid == os.getpid():
-            await context.__aexit__(None, None, None)
+        """Close every client and its connection pool; idempotent."""
+        with self._guard:
+            if self._pid != os.getpid():
+                self._reset()
+                return
+            entries = list(self._clients.items())
+            self._clients.clear()
+        current = asyncio.get_running_loop()
+        for loop, (context, _client) in entries:
+            if loop is current:
+                await context.__aexit__(None, None, None)
+            elif loop.is_running():  # closed on its own loop, where its pool lives
+                done = asyncio.run_coroutine_threadsafe(context.__aexit__(None, None, None), loop)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.wrap_future(done), timeout=10)

@@ -168,8 +168,10 @@ class S3ArtifactStore(ArtifactStore):
         if len(first) < settings.part_size:  # the whole stream fit in one part
             await parts.aclose()
             return await self._put_object(key, first, mime_type, metadata, if_not_exists)
+        held = [first]
+        del first  # the upload holds parts_in_flight parts at most: not this one too
         return await self._put_multipart(
-            key, _prepend(first, parts), known_sha, mime_type, metadata, if_not_exists
+            key, _prepend(held, parts), known_sha, mime_type, metadata, if_not_exists
         )
 
     async def _put_object(
@@ -435,7 +437,7 @@ def _read_exactly(file: Any, size: int) -> bytes:
     return b"".join(parts)
 
 
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
+async def _prepend(held: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield held.pop()  # popped: once sent, nothing here keeps the first part alive
     async for chunk in rest:
         yield chunk

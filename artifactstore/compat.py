@@ -1,0 +1,164 @@
+"""The legacy ``_artifacts`` helpers: old names, old behaviour, on the new store.
+
+A host application's ``actions/executors/_artifacts.py`` becomes one line::
+
+    from artifactstore.compat import *  # noqa: F401,F403
+
+and code written against the original synchronous ``core.storage`` interface
+(``store = get_artifact_store(); meta = store.put(...); store.get(...)``) runs
+unchanged once its import points here: ``get_artifact_store()`` in this module is
+the synchronous facade.
+
+Layout of action artifacts. ``ctx`` is any object with ``deal_id`` and
+``action_id`` attributes, and optionally ``action_type``::
+
+    {deal_id}/actions/{action_id}/{filename}                  without action_type
+    {deal_id}/actions/{action_type}/{action_id}/{filename}    with action_type
+
+With the local backend, ``resolve_action_artifact_dir(ctx) / name`` (a file
+written the old way) and ``get_action_storage_key(ctx, name)`` (through the new
+API) are the same artifact, both ways round. With S3 configured, the directory
+is still a local folder under the DataRoom root: files written there stay on this
+machine; use ``store_action_artifact`` to reach the bucket.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .factory import dataroom_root
+from .keys import build_key, normalize_key
+from .metadata import ArtifactMetadata
+from .sync import SyncArtifactStore, get_sync_artifact_store
+
+__all__ = [
+    "_dataroom_root",
+    "aget_artifact",
+    "artifact_exists",
+    "astore_action_artifact",
+    "astore_deal_artifact",
+    "get_action_artifact_store",
+    "get_action_storage_key",
+    "get_artifact",
+    "get_artifact_store",
+    "get_artifact_url",
+    "resolve_action_artifact_dir",
+    "store_action_artifact",
+    "store_deal_artifact",
+]
+
+ACTIONS_FOLDER = "actions"
+
+
+def _dataroom_root() -> Path:
+    """The DataRoom folder (DATAROOM_ROOT / ARTIFACT_STORAGE_PATH, else ~/DataRoom)."""
+    return Path(dataroom_root())
+
+
+def _action_folder(ctx: Any) -> str:
+    parts = [str(ctx.deal_id), ACTIONS_FOLDER]
+    action_type = getattr(ctx, "action_type", None)
+    if action_type:
+        parts.append(str(action_type))
+    parts.append(str(ctx.action_id))
+    for part in parts:  # each part one plain segment: no '/', no traversal
+        build_key(part, "x", "x")
+    return normalize_key("/".join(parts))
+
+
+def get_action_storage_key(ctx: Any, filename: str) -> str:
+    """The key of an action's artifact (see the layout in the module docstring)."""
+    build_key("x", "x", filename)  # the filename must be one plain segment
+    return normalize_key(f"{_action_folder(ctx)}/{filename}")
+
+
+def resolve_action_artifact_dir(ctx: Any) -> Path:
+    """The local folder of an action's artifacts, created (0o750) if missing."""
+    folder = _dataroom_root() / _action_folder(ctx)
+    os.makedirs(folder, mode=0o750, exist_ok=True)
+    return folder
+
+
+def get_artifact_store() -> SyncArtifactStore:
+    """The synchronous store (the facade singleton), as ``core.storage`` returned."""
+    return get_sync_artifact_store()
+
+
+get_action_artifact_store = get_artifact_store
+
+
+def _content(content: bytes | str) -> bytes:
+    return content.encode("utf-8") if isinstance(content, str) else content
+
+
+def store_action_artifact(
+    ctx: Any, filename: str, content: bytes | str, mime_type: str | None = None
+) -> ArtifactMetadata:
+    """Store an action's artifact (``str`` content is stored as UTF-8)."""
+    key = get_action_storage_key(ctx, filename)
+    return get_sync_artifact_store().put(key, _content(content), mime_type=mime_type)
+
+
+def store_deal_artifact(
+    deal_id: str,
+    category: str,
+    filename: str,
+    content: bytes | str,
+    subcategory: str | None = None,
+    mime_type: str | None = None,
+) -> ArtifactMetadata:
+    """Store a deal artifact at ``build_key(deal_id, category, filename, subcategory)``."""
+    key = build_key(deal_id, category, filename, subcategory)
+    return get_sync_artifact_store().put(key, _content(content), mime_type=mime_type)
+
+
+def get_artifact(key: str) -> bytes:
+    """The artifact's bytes (``ArtifactNotFoundError``, a ``FileNotFoundError``, if none)."""
+    return get_sync_artifact_store().get(key)
+
+
+def artifact_exists(key: str) -> bool:
+    """Whether an artifact is stored at ``key``."""
+    return get_sync_artifact_store().exists(key)
+
+
+def get_artifact_url(key: str, expires_in: int = 3600) -> str:
+    """A URL for the artifact (``file://`` locally, presigned on S3)."""
+    return get_sync_artifact_store().get_url(key, expires_in)
+
+
+# ------------------------------------------------------------- async twins
+
+
+async def astore_action_artifact(
+    ctx: Any, filename: str, content: bytes | str, mime_type: str | None = None
+) -> ArtifactMetadata:
+    """``store_action_artifact`` for async code: awaits the async store directly."""
+    from .factory import get_artifact_store as get_async_store
+
+    key = get_action_storage_key(ctx, filename)
+    return await get_async_store().put(key, _content(content), mime_type=mime_type)
+
+
+async def astore_deal_artifact(
+    deal_id: str,
+    category: str,
+    filename: str,
+    content: bytes | str,
+    subcategory: str | None = None,
+    mime_type: str | None = None,
+) -> ArtifactMetadata:
+    """``store_deal_artifact`` for async code."""
+    from .factory import get_artifact_store as get_async_store
+
+    key = build_key(deal_id, category, filename, subcategory)
+    return await get_async_store().put(key, _content(content), mime_type=mime_type)
+
+
+async def aget_artifact(key: str) -> bytes:
+    """``get_artifact`` for async code."""
+    from .factory import get_artifact_store as get_async_store
+
+    return await get_async_store().get(key)

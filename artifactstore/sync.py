@@ -1,0 +1,296 @@
+"""``SyncArtifactStore``: every operation of an ``ArtifactStore``, callable from sync code.
+
+Legacy executors are synchronous and run in plain scripts, worker threads, and
+synchronous functions called from inside async services. The facade runs the
+async store on one event-loop thread of its own (an anyio blocking portal),
+started on first use, shared by every facade in the process, stopped at
+interpreter exit, and started afresh in a child after ``os.fork()``.
+
+* From any thread, including one whose own event loop is running (a sync helper
+  called inside async code): the call blocks that thread, never its loop's
+  other work on the portal, so there is no deadlock and no "event loop is
+  already running".
+* From the portal's own thread (a coroutine running on it calling the facade),
+  blocking would deadlock: a ``RuntimeError`` says so instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import IO, Any, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._sources import PutData
+from .metadata import ArtifactMetadata
+from .protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, ArtifactStream
+
+__all__ = ["SyncArtifactStore", "get_sync_artifact_store", "reset_sync_artifact_store"]
+
+T = TypeVar("T")
+_LIST_BATCH = 1000  # list items fetched per trip to the loop thread
+
+
+_ORPHANS: list[object] = []
+
+
+class _Portal:
+    """The process's one facade event loop thread (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        context = getattr(self, "_context", None)
+        if context is not None:
+            # The parent's portal, seen from a forked child: its thread is gone, and
+            # finalizing its context manager would wait for that thread forever.
+            # Keep it referenced, never finalized.
+            _ORPHANS.append(context)
+        self._context: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._thread_id: int | None = None
+        self._pid = os.getpid()
+
+    def get(self) -> BlockingPortal:
+        portal = self._portal
+        if portal is not None and self._pid == os.getpid():
+            if threading.get_ident() == self._thread_id:
+                raise RuntimeError(
+                    "a SyncArtifactStore was called from its own event-loop thread, which "
+                    "would deadlock; in async code, await the ArtifactStore itself"
+                )
+            return portal
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's loop thread is not here
+                self._reset()
+            if self._portal is None:
+                context = start_blocking_portal("asyncio")
+                self._portal = context.__enter__()
+                self._context = context
+                self._thread_id = self._portal.call(threading.get_ident)
+            return self._portal
+
+    def stop(self) -> None:
+        with self._lock:
+            context, pid = self._context, self._pid
+            self._context = self._portal = self._thread_id = None
+        if context is not None and pid == os.getpid():
+            context.__exit__(None, None, None)
+
+
+_PORTAL = _Portal()
+atexit.register(_PORTAL.stop)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PORTAL._reset)
+
+
+def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    return _PORTAL.get().call(fn, *args)
+
+
+async def _pull(iterator: AsyncIterator[T], limit: int) -> list[T]:
+    items: list[T] = []
+    async for item in iterator:
+        items.append(item)
+        if len(items) >= limit:
+            break
+    return items
+
+
+def _iterate(iterator: AsyncIterator[T], batch: int) -> Iterator[T]:
+    """A sync iterator over an async one, fetching ``batch`` items per portal trip."""
+    try:
+        while True:
+            items = _call(_pull, iterator, batch)
+            yield from items
+            if len(items) < batch:
+                return
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            _call(aclose)
+
+
+class _StreamReader(io.RawIOBase):
+    """A lazily read artifact as a raw binary file (wrapped in a BufferedReader)."""
+
+    def __init__(self, stream: ArtifactStream) -> None:
+        self._stream = stream
+        self._pending = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._pending and not self._eof:
+            self._pending = _call(_next_chunk, self._stream)
+            self._eof = not self._pending
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            _call(self._stream.aclose)
+        super().close()
+
+
+async def _next_chunk(stream: ArtifactStream) -> bytes:
+    try:
+        return await stream.__anext__()
+    except StopAsyncIteration:
+        return b""
+
+
+async def _open(stream: ArtifactStream) -> ArtifactStream:
+    await stream.open()
+    return stream
+
+
+class SyncArtifactStore:
+    """The synchronous face of an ``ArtifactStore``: same names, same arguments."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        if not isinstance(store, ArtifactStore):
+            raise TypeError(f"SyncArtifactStore wraps an ArtifactStore, not {type(store).__name__}")
+        self._store = store
+
+    @property
+    def async_store(self) -> ArtifactStore:
+        """The async store this facade drives."""
+        return self._store
+
+    def __repr__(self) -> str:
+        return f"SyncArtifactStore({self._store!r})"
+
+    def put(
+        self,
+        key: str,
+        data: PutData,
+        *,
+        mime_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        if_not_exists: bool = False,
+    ) -> ArtifactMetadata:
+        """Store ``data``: bytes, a binary file object, or an ``os.PathLike``.
+
+        A binary file is read in chunks, on a worker thread: the way to stream a
+        large artifact from sync code.
+        """
+        source: Any = data
+        store = self._store
+
+        async def put() -> ArtifactMetadata:
+            return await store.put(
+                key, source, mime_type=mime_type, metadata=metadata, if_not_exists=if_not_exists
+            )
+
+        return _call(put)
+
+    def get(self, key: str, *, verify: bool = False) -> bytes:
+        """Return the artifact's bytes; ``verify=True`` re-hashes them first."""
+        store = self._store
+
+        async def get() -> bytes:
+            return await store.get(key, verify=verify)
+
+        return _call(get)
+
+    def get_stream(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> IO[bytes]:
+        """A readable binary file object over the artifact, read lazily in chunks."""
+        stream = _call(_open, self._store.stream(key, chunk_size=chunk_size))
+        return io.BufferedReader(_StreamReader(stream), buffer_size=chunk_size)
+
+    def stream(
+        self,
+        key: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> Iterator[bytes]:
+        """The artifact's bytes (or ``[start, end)``) as an iterator of chunks."""
+        stream = self._store.stream(key, chunk_size=chunk_size, start=start, end=end)
+        return _iterate(stream, 1)
+
+    def delete(self, key: str) -> bool:
+        """Delete the artifact; return ``True`` if there was one."""
+        return _call(self._store.delete, key)
+
+    def exists(self, key: str) -> bool:
+        """Return whether an artifact is stored at ``key``."""
+        return _call(self._store.exists, key)
+
+    def get_url(self, key: str, expires_in: int = 3600) -> str:
+        """Return a URL for the artifact (see ``ArtifactStore.get_url``)."""
+        return _call(self._store.get_url, key, expires_in)
+
+    def get_metadata(self, key: str) -> ArtifactMetadata:
+        """Return the artifact's metadata."""
+        return _call(self._store.get_metadata, key)
+
+    def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ArtifactMetadata]:
+        """The artifacts under ``prefix`` in key order, fetched in batches."""
+        return _iterate(self._store.list(prefix, recursive=recursive), _LIST_BATCH)
+
+    def list_prefixes(self, prefix: str = "") -> Iterator[str]:
+        """The folders directly under ``prefix`` that hold artifacts."""
+        return _iterate(self._store.list_prefixes(prefix), _LIST_BATCH)
+
+    def normalize_key(self, key: str) -> str:
+        """Return the canonical key (no I/O)."""
+        return self._store.normalize_key(key)
+
+    def build_key(
+        self, deal_id: str, category: str, filename: str, subcategory: str | None = None
+    ) -> str:
+        """Build a conventional key (no I/O)."""
+        return self._store.build_key(deal_id, category, filename, subcategory)
+
+    def close(self) -> None:
+        """Close the async store (its worker thread or connections)."""
+        _call(self._store.aclose)
+
+    def __enter__(self) -> SyncArtifactStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+_singleton: SyncArtifactStore | None = None
+_singleton_lock = threading.Lock()
+
+
+def get_sync_artifact_store() -> SyncArtifactStore:
+    """The process-wide facade over ``get_artifact_store()``."""
+    from .factory import get_artifact_store
+
+    global _singleton
+    with _singleton_lock:
+        store = get_artifact_store()
+        if _singleton is None or _singleton.async_store is not store:
+            _singleton = SyncArtifactStore(store)
+        return _singleton
+
+
+def reset_sync_artifact_store() -> None:
+    """Forget the sync singleton (``reset_artifact_store`` does this too)."""
+    global _singleton
+    with _singleton_lock:
+        _singleton = None
