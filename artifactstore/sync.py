@@ -16,7 +16,9 @@ interpreter exit, and started afresh in a child after ``os.fork()``.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import concurrent.futures
 import io
 import os
 import threading
@@ -57,6 +59,7 @@ class _Portal:
         self._context: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._thread_id: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = os.getpid()
 
     def get(self) -> BlockingPortal:
@@ -76,7 +79,27 @@ class _Portal:
                 self._portal = context.__enter__()
                 self._context = context
                 self._thread_id = self._portal.call(threading.get_ident)
+                self._loop = self._portal.call(asyncio.get_running_loop)
             return self._portal
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``fn(*args)`` on the loop thread and wait for its result.
+
+        One hop each way: ``run_coroutine_threadsafe`` on the portal's loop, where
+        ``BlockingPortal.call`` makes two round trips (spawn, then result).
+        """
+        self.get()
+        loop = self._loop
+        assert loop is not None
+        coroutine = fn(*args)
+        if not asyncio.iscoroutine(coroutine):
+            coroutine = _await(coroutine)
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
 
     def stop(self) -> None:
         with self._lock:
@@ -86,6 +109,11 @@ class _Portal:
             context.__exit__(None, None, None)
 
 
+async def _await(awaitable: Awaitable[T]) -> T:
+    result: T = await awaitable
+    return result
+
+
 _PORTAL = _Portal()
 atexit.register(_PORTAL.stop)
 if hasattr(os, "register_at_fork"):
@@ -93,7 +121,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    return _PORTAL.get().call(fn, *args)
+    return _PORTAL.call(fn, *args)
 
 
 async def _pull(iterator: AsyncIterator[T], limit: int) -> list[T]:
