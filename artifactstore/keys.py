@@ -75,7 +75,7 @@ CATEGORIES: tuple[str, ...] = tuple(SUBCATEGORIES)
 MAX_KEY_LENGTH = 500
 #: Longest segment accepted, in UTF-8 bytes: the usual filesystem name limit.
 MAX_SEGMENT_BYTES = 255
-#: Segments starting with this are the store's own (index, temporary files).
+#: Segments starting with this, in any case, are the store's own (index, temporary files).
 RESERVED_PREFIX = ".artifactstore"
 
 # C0 controls, DEL, C1 controls, bidirectional overrides and line separators. Refused
@@ -96,7 +96,7 @@ def _refuse(key: str, why: str) -> InvalidKeyError:
 def _check_segment(key: str, segment: str) -> None:
     if segment == "..":
         raise _refuse(key, "'..' segments are not allowed (path traversal)")
-    if segment.startswith(RESERVED_PREFIX):
+    if segment[: len(RESERVED_PREFIX)].lower() == RESERVED_PREFIX:  # case-folding file systems
         raise _refuse(key, f"segments starting with {RESERVED_PREFIX!r} are reserved by the store")
     if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
         raise _refuse(key, f"a segment is longer than {MAX_SEGMENT_BYTES} UTF-8 bytes")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import io
 import os
 import threading
@@ -85,21 +84,26 @@ class _Portal:
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn(*args)`` on the loop thread and wait for its result.
 
-        One hop each way: ``run_coroutine_threadsafe`` on the portal's loop, where
-        ``BlockingPortal.call`` makes two round trips (spawn, then result).
+        One wake-up each way, and little else: a task started by one
+        ``call_soon_threadsafe``, whose done-callback releases a lock the caller
+        waits on. (``BlockingPortal.call`` makes two round trips, spawn then
+        result; ``run_coroutine_threadsafe`` chains two futures.) This hop is
+        the whole cost of the facade over awaiting the store.
         """
         self.get()
         loop = self._loop
         assert loop is not None
-        coroutine = fn(*args)
-        if not asyncio.iscoroutine(coroutine):
-            coroutine = _await(coroutine)
-        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        waiter = _Waiter()
+        coroutine = _await(fn, *args)
+        loop.call_soon_threadsafe(waiter.start, loop, coroutine)
         try:
-            return future.result()
-        except BaseException:
-            future.cancel()
+            waiter.done.acquire()
+        except BaseException:  # KeyboardInterrupt while waiting: cancel the operation
+            loop.call_soon_threadsafe(waiter.cancel)
             raise
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.result  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         with self._lock:
@@ -109,9 +113,37 @@ class _Portal:
             context.__exit__(None, None, None)
 
 
-async def _await(awaitable: Awaitable[T]) -> T:
-    result: T = await awaitable
+async def _await(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    result: T = await fn(*args)
     return result
+
+
+class _Waiter:
+    """What a facade call waits on: a lock the loop thread releases when done."""
+
+    __slots__ = ("done", "error", "result", "task")
+
+    def __init__(self) -> None:
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop, coroutine: Any) -> None:
+        self.task = loop.create_task(coroutine)
+        self.task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        try:
+            self.result = task.result()
+        except BaseException as exc:  # handed to the calling thread
+            self.error = exc
+        self.done.release()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
 
 _PORTAL = _Portal()

@@ -567,3 +567,9 @@ def test_layered_disguises_and_invisible_controls_refused(key: str) -> None:
 def test_emoji_sequences_with_joiners_accepted() -> None:
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467.png"
     assert normalize_key(f"DEAL-1/{family}") == f"DEAL-1/{family}"
+
+
+@pytest.mark.parametrize("key", [".ARTIFACTSTORE/index.sqlite3", "a/.ArtifactStore.x.tmp"])
+def test_reserved_names_in_any_case_refused(key: str) -> None:
+    with pytest.raises(InvalidKeyError, match="reserved"):
+        normalize_key(key)

@@ -16,6 +16,7 @@ from artifactstore import (
     ArtifactNotFoundError,
     InvalidKeyError,
     LocalFilesystemArtifactStore,
+    StorageBackendError,
     StorageConfigError,
 )
 from artifactstore.backends import _local_fs
@@ -331,3 +332,33 @@ async def test_the_blocking_detector_can_fail(
 def test_repr_names_the_root(tmp_path: Path) -> None:
     s = LocalFilesystemArtifactStore(tmp_path / "R", durable=False)
     assert repr(s) == f"LocalFilesystemArtifactStore(root={str(tmp_path / 'R')!r}, durable=False)"
+
+
+async def test_index_files_keep_the_file_mode(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        async with LocalFilesystemArtifactStore(tmp_path / "R") as s:
+            await s.put("D/x.txt", b"x")
+            index = Path(s.root) / ".artifactstore"
+            for name in ["index.sqlite3", "index.sqlite3-wal", "index.sqlite3-shm"]:
+                assert _mode(index / name) == 0o640, name
+    finally:
+        os.umask(old)
+
+
+async def test_unreadable_index_means_rehash_not_failure(tmp_path: Path) -> None:
+    async with LocalFilesystemArtifactStore(tmp_path / "R") as s:
+        await s.put("D/x.txt", b"payload")
+    index = tmp_path / "R/.artifactstore"
+    for name in os.listdir(index):
+        (index / name).write_bytes(b"this is not a database" * 100)
+    async with LocalFilesystemArtifactStore(tmp_path / "R") as s:
+        assert (await s.get_metadata("D/x.txt")).sha256 == sha(b"payload")
+        assert [m.storage_key async for m in s.list("D")] == ["D/x.txt"]
+        with pytest.raises(StorageBackendError, match="durable"):
+            await s.put("D/y.txt", b"y")  # its metadata cannot be committed
+
+
+def test_home_in_the_root_is_expanded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert LocalFilesystemArtifactStore("~/DataRoom").root == str(tmp_path / "DataRoom")

@@ -7,7 +7,7 @@ write, fsync, rename, index), so a burst of concurrent calls costs a few thread
 wake-ups, not a few per call.
 
 Layout on disk: artifacts are plain files at ``{root}/{key}``; writes are staged in
-``.artifactstore.<random>.tmp`` beside their destination; the index lives in
+``.artifactstore.<random>-<pid>-<counter>.tmp`` beside their destination; the index lives in
 ``{root}/.artifactstore/``. Names starting with ``.artifactstore`` are reserved, so
 no key can reach them and no listing shows them.
 """
@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import os
 import re
+import sqlite3
 import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -269,23 +270,47 @@ class LocalFS:
         return self._metadata(key, st, None, guess_mime_type(key), {})
 
     def record(
-        self, key: str, st: os.stat_result, sha256: str, mime: str, meta: dict[str, str]
+        self,
+        key: str,
+        st: os.stat_result,
+        sha256: str,
+        mime: str,
+        meta: dict[str, str],
+        *,
+        required: bool = True,
     ) -> None:
-        """Stage the index row for the version of ``key`` that ``st`` describes."""
+        """Stage the index row for the version of ``key`` that ``st`` describes.
+
+        ``required=False`` for a SHA-256 computed while reading: worth keeping,
+        but a read must not fail because the index could not take it.
+        """
         self.index.stage(key, IndexRow(fingerprint(st), sha256, mime, meta))
-        self._on_staged()
+        if required:
+            self._on_staged()
 
     def flush(self) -> None:
-        """End of a batch: make its renames durable, then commit its index rows."""
+        """End of a batch: make its renames durable, then commit its index rows.
+
+        A failure here fails every put of the batch with ``StorageBackendError``:
+        their files may be in place, but durability or metadata was not secured.
+        """
         dirty, self._dirty_dirs = self._dirty_dirs, set()
-        if self.durable:
-            for directory in dirty:
-                fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        self.index.flush()
+        try:
+            if self.durable:
+                for directory in dirty:
+                    fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            self.index.flush()
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageBackendError(
+                f"could not make a batch of puts durable in the DataRoom ({exc}); the "
+                "artifacts may be in place without their metadata: put them again. If the "
+                "index (.artifactstore/index.sqlite3) is damaged, move it away: it is "
+                "rebuilt from the files, losing only user metadata",
+            ) from exc
 
     # ------------------------------------------------------------------- writing
 
@@ -497,7 +522,7 @@ class LocalFS:
         ``reader.sha256`` is set and recorded, or, if the file changed meanwhile,
         ``reader.st`` describes the new version and hashing must start over.
         """
-        chunk = os.pread(reader.fd, size, offset)
+        chunk = self.read(reader, offset, size)
         hasher.update(chunk)
         if len(chunk) == size:
             return size
@@ -508,7 +533,7 @@ class LocalFS:
         st = os.fstat(reader.fd)
         if fingerprint(st) == fingerprint(reader.st):
             reader.sha256 = sha256
-            self.record(reader.key, st, sha256, reader.mime_type, {})
+            self.record(reader.key, st, sha256, reader.mime_type, {}, required=False)
         else:
             reader.st = st
 
@@ -597,7 +622,7 @@ class LocalFS:
         for entry in entries:
             name = entry.name
             key = f"{folder}/{name}" if folder else name
-            if name.startswith(RESERVED_PREFIX) or not _is_key(key):
+            if not _is_key(key):  # also skips our own (reserved) names
                 continue
             try:
                 if entry.is_symlink():
@@ -606,7 +631,7 @@ class LocalFS:
                         continue
                     st = os.stat(entry.path)
                 elif entry.is_dir(follow_symlinks=False):
-                    if not with_folders or self._holds_artifacts(entry.path):
+                    if not with_folders or self._holds_artifacts(key):
                         found.append((name + "/", key, None))
                     continue
                 else:
@@ -622,18 +647,15 @@ class LocalFS:
             for _, key, st in found
         ]
 
-    def _holds_artifacts(self, directory: str) -> bool:
-        """Whether a regular file (not ours) lies anywhere below ``directory``."""
-        try:
-            with os.scandir(directory) as it:
-                entries = [e for e in it if not e.name.startswith(RESERVED_PREFIX)]
-        except OSError:
-            return False
-        if any(e.is_file(follow_symlinks=False) for e in entries):
-            return True
-        return any(
-            self._holds_artifacts(e.path) for e in entries if e.is_dir(follow_symlinks=False)
-        )
+    def _holds_artifacts(self, folder: str) -> bool:
+        """Whether ``list(folder)`` would yield anything: the rule ``scan`` applies."""
+        pending = [folder]
+        while pending:
+            for key, meta in self.scan(pending.pop(), False):
+                if meta is not None:
+                    return True
+                pending.append(key)
+        return False
 
 
 def _is_key(key: str) -> bool:

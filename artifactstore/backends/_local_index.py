@@ -17,6 +17,7 @@ per batch of jobs (``flush``), so a burst of small puts costs one commit.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Fingerprint", "IndexRow", "LocalIndex", "fingerprint"]
+
+log = logging.getLogger("artifactstore")
 
 Fingerprint = tuple[int, int, int]
 
@@ -74,13 +77,16 @@ class LocalIndex:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
             # A connection must not cross fork(): a child opens its own.
-            created = not os.path.exists(self._path)
+            try:  # created by us, so its mode is ours; SQLite gives its WAL the same
+                fd = os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, self._file_mode)
+                os.fchmod(fd, self._file_mode)
+                os.close(fd)
+            except FileExistsError:
+                pass
             conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=30
             )
             _initialize(conn, self._durable)
-            if created:
-                os.chmod(self._path, self._file_mode)
             self._conn = conn
             self._pid = os.getpid()
         return self._conn
@@ -97,10 +103,20 @@ class LocalIndex:
         self._conn = None
 
     def get(self, key: str) -> IndexRow | None:
-        """The row for ``key``, staged or committed."""
+        """The row for ``key``, staged or committed; ``None`` if the index cannot tell."""
         if key in self._staged:
             return self._staged[key]
-        found = (
+        try:
+            found = self._select_one(key)
+        except (sqlite3.Error, OSError):
+            # The file is the truth and the index a record about it: an unreadable
+            # index means "unknown", so the file gets hashed, not the read failed.
+            log.warning("artifactstore: the DataRoom index could not be read", exc_info=True)
+            return None
+        return None if found is None else _row(found)
+
+    def _select_one(self, key: str) -> Any:
+        return (
             self._connection()
             .execute(
                 "SELECT inode, size, mtime_ns, sha256, mime_type, metadata "
@@ -109,10 +125,16 @@ class LocalIndex:
             )
             .fetchone()
         )
-        return None if found is None else _row(found)
 
     def get_many(self, keys: list[str]) -> dict[str, IndexRow]:
-        """Rows for several keys of one folder (one query per 500 keys)."""
+        """Rows for several keys of one folder (one query per 500 keys); ``{}`` if unreadable."""
+        try:
+            return self._select_many(keys)
+        except (sqlite3.Error, OSError):
+            log.warning("artifactstore: the DataRoom index could not be read", exc_info=True)
+            return {}
+
+    def _select_many(self, keys: list[str]) -> dict[str, IndexRow]:
         result: dict[str, IndexRow] = {}
         conn = self._connection()
         pending = [k for k in keys if k not in self._staged]

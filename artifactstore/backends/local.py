@@ -9,7 +9,8 @@ Guarantees:
 * Atomic puts: bytes go to a temporary file beside the destination, are hashed as
   they are written, fsynced (``durable=True``), then renamed into place; the
   directory is fsynced before ``put`` returns. Readers never see partial content;
-  a failed or cancelled put leaves nothing at the key and no temporary file.
+  a failed or cancelled put leaves the key as it was (the previous artifact, or
+  nothing) and no temporary file.
 * No blocking call on the event loop: all file work runs on one worker thread per
   store, in batches (``artifactstore._worker``), which is what makes small puts and
   gets fast.
@@ -106,7 +107,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         dir_mode: int = 0o750,
         create: bool = True,
     ) -> None:
-        given = os.path.abspath(os.fspath(root))
+        given = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self._given_root = given
         self._worker = BatchWorker(
             f"artifactstore-local:{given}",

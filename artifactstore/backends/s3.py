@@ -20,11 +20,12 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+import aiofiles
 import anyio
 from botocore.exceptions import ClientError
 
 from .. import keys as _keys
-from .._sources import AsyncIterableSource, BytesSource, FileSource, PathSource, Source, rechunk
+from .._sources import AsyncIterableSource, BytesSource, PathSource, Source, rechunk
 from ..errors import ArtifactNotFoundError, InvalidKeyError
 from ..metadata import ArtifactMetadata
 from ..protocol import ArtifactStore, Listing
@@ -41,18 +42,20 @@ MiB = 1024 * 1024
 class _S3Opened:
     """A GetObject response body, read chunk by chunk; closing it frees its connection."""
 
-    def __init__(self, metadata: ArtifactMetadata, body: Any, remaining: int, chunk: int) -> None:
+    def __init__(
+        self, bucket: str, metadata: ArtifactMetadata, body: Any, remaining: int, chunk: int
+    ) -> None:
         self.metadata = metadata
         self._body = body
         self._remaining = remaining
         self._chunk = chunk
-        self._store_bucket = metadata.storage_uri
+        self._bucket = bucket
 
     async def read(self) -> bytes:
         if self._body is None or self._remaining <= 0:
             self.close_nowait()
             return b""
-        with map_errors(self._store_bucket, self.metadata.storage_key, "reading"):
+        with map_errors(self._bucket, self.metadata.storage_key, "reading"):
             data: bytes = await self._body.read(min(self._chunk, self._remaining))
         if not data:
             self.close_nowait()
@@ -258,7 +261,7 @@ class S3ArtifactStore(ArtifactStore):
         if start or end is not None:
             args["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         if end is not None and end <= start:  # an empty range: S3 has no way to ask for one
-            return _S3Opened(await self._head(key), None, 0, chunk)
+            return _S3Opened(self._bucket, await self._head(key), None, 0, chunk)
         with self._errors(key, "reading"):
             try:
                 answer = await client.get_object(**args)
@@ -267,7 +270,7 @@ class S3ArtifactStore(ArtifactStore):
                     raise
                 answer = None  # the range starts past the end: nothing to read
         if answer is None:
-            return _S3Opened(await self._head(key), None, 0, chunk)
+            return _S3Opened(self._bucket, await self._head(key), None, 0, chunk)
         total = answer.get("ContentLength", 0)
         content_range = answer.get("ContentRange")
         if content_range:  # "bytes 0-9/1234"
@@ -278,7 +281,7 @@ class S3ArtifactStore(ArtifactStore):
             meta = await self._head(key)  # hashes objects stored by others
             with self._errors(key, "reading"):
                 answer = await client.get_object(**args)
-        return _S3Opened(meta, answer["Body"], answer.get("ContentLength", 0), chunk)
+        return _S3Opened(self._bucket, meta, answer["Body"], answer.get("ContentLength", 0), chunk)
 
     async def _head(self, key: str) -> ArtifactMetadata:
         client = await self._client.get()
@@ -404,21 +407,20 @@ async def _parts(source: Source, size: int) -> AsyncGenerator[bytes, None]:
         async for chunk in rechunk(source.iterable, size):
             yield chunk
         return
-    else:
-        file = (
-            source.file
-            if isinstance(source, FileSource)
-            else await anyio.to_thread.run_sync(open, source.path, "rb")
-        )
-        try:
+    elif isinstance(source, PathSource):
+        # One thread hop per part is nothing next to uploading it: aiofiles is right here.
+        async with aiofiles.open(source.path, "rb") as f:
             while True:
-                chunk = await anyio.to_thread.run_sync(_read_exactly, file, size)
+                chunk = await f.read(size)
                 yield chunk
                 if len(chunk) < size:
                     return
-        finally:
-            if isinstance(source, PathSource):
-                await anyio.to_thread.run_sync(file.close)
+    else:
+        while True:
+            chunk = await anyio.to_thread.run_sync(_read_exactly, source.file, size)
+            yield chunk
+            if len(chunk) < size:
+                return
 
 
 def _read_exactly(file: Any, size: int) -> bytes:
