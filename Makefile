@@ -22,11 +22,11 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,s3]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,s3,web]'
 	touch $@ $(VENV)/.runtime
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.dev
-	$(BIN)/python -m pip install --quiet -e '.[dev,s3,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,s3,web,bench]'
 	touch $@
 
 demo: $(VENV)/.runtime

@@ -9,6 +9,8 @@ ARTIFACT_STORAGE_BACKEND   ``local``    ``local`` or ``s3``
 DATAROOM_ROOT              ~/DataRoom   the local DataRoom folder
 ARTIFACT_STORAGE_PATH                   the same, under its other name (not both)
 ARTIFACT_STORAGE_DURABLE   ``true``     fsync local puts before they return
+ARTIFACT_URL_BASE                       local: base URL of signed download links
+ARTIFACT_URL_SECRET                     local: their HMAC secret (32+ characters)
 ALLOW_CLOUD_DEFAULT        ``false``    must be ``true`` for ARTIFACT_STORAGE_BACKEND=s3
 AWS_S3_BUCKET                           the S3 bucket
 AWS_S3_ENDPOINT_URL                     an S3-compatible endpoint (MinIO, Ceph, R2)
@@ -106,6 +108,8 @@ def store_options_from_env(
         return backend, {
             "root": dataroom_root(environ),
             "durable": _flag(environ, "ARTIFACT_STORAGE_DURABLE", True),
+            "url_base": _env(environ, "ARTIFACT_URL_BASE"),
+            "url_secret": _env(environ, "ARTIFACT_URL_SECRET"),
         }
     if not _flag(environ, "ALLOW_CLOUD_DEFAULT", False):
         raise StorageConfigError(

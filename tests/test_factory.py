@@ -139,11 +139,35 @@ def test_default_root_is_dataroom_in_home(home: Path) -> None:
 
 def test_store_options_from_env_local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DATAROOM_ROOT", str(tmp_path / "dr"))
-    assert store_options_from_env() == ("local", {"root": str(tmp_path / "dr"), "durable": True})
+    no_links = {"url_base": None, "url_secret": None}
+    assert store_options_from_env() == (
+        "local",
+        {"root": str(tmp_path / "dr"), "durable": True, **no_links},
+    )
     assert store_options_from_env({"ARTIFACT_STORAGE_DURABLE": "no", "DATAROOM_ROOT": "/x"}) == (
         "local",
-        {"root": "/x", "durable": False},
+        {"root": "/x", "durable": False, **no_links},
     )
+
+
+def test_signed_link_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DATAROOM_ROOT", str(tmp_path / "dr"))
+    monkeypatch.setenv("ARTIFACT_URL_BASE", "https://deals.example.com/dl")
+    with pytest.raises(StorageConfigError) as raised:
+        create_artifact_store()
+    assert raised.value.setting == "ARTIFACT_URL_SECRET"
+    monkeypatch.setenv("ARTIFACT_URL_SECRET", "too-short")
+    with pytest.raises(StorageConfigError, match="32") as raised:
+        create_artifact_store()
+    assert "too-short" not in str(raised.value)
+    monkeypatch.setenv("ARTIFACT_URL_SECRET", "s" * 40)
+    monkeypatch.setenv("ARTIFACT_URL_BASE", "ftp://deals.example.com/dl")
+    with pytest.raises(StorageConfigError) as raised:
+        create_artifact_store()
+    assert raised.value.setting == "ARTIFACT_URL_BASE"
+    monkeypatch.setenv("ARTIFACT_URL_BASE", "https://deals.example.com/dl")
+    store = create_artifact_store()
+    assert "s" * 40 not in repr(store)
 
 
 # ------------------------------------------------------------- backend choice

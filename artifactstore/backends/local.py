@@ -34,6 +34,7 @@ from .._worker import BatchWorker
 from ..errors import InvalidKeyError
 from ..metadata import ArtifactMetadata
 from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, Listing
+from ..signing import check_link_settings, signed_url
 from ._local_fs import SMALL_FILE, LocalFS, Reader, Upload
 
 __all__ = ["LocalFilesystemArtifactStore"]
@@ -93,6 +94,10 @@ class LocalFilesystemArtifactStore(ArtifactStore):
     :param file_mode: permission bits of new files, whatever the umask.
     :param dir_mode: permission bits of new folders, whatever the umask.
     :param create: create ``root`` if it does not exist.
+    :param url_base: with ``url_secret``, ``get_url`` returns signed, expiring http(s)
+        links under this base (served by ``artifactstore.web.download_app``)
+        instead of ``file://`` URIs.
+    :param url_secret: the HMAC secret of those links (at least 32 characters).
     """
 
     backend_name: ClassVar[str] = "local"
@@ -106,7 +111,12 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         file_mode: int = 0o640,
         dir_mode: int = 0o750,
         create: bool = True,
+        url_base: str | None = None,
+        url_secret: str | bytes | None = None,
     ) -> None:
+        check_link_settings(url_base, url_secret)
+        self._url_base = url_base
+        self._url_secret = url_secret
         given = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self._given_root = given
         self._worker = BatchWorker(
@@ -140,7 +150,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         """Whether puts are fsynced before they return."""
         return self._fs.durable
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # never the URL secret
         return f"LocalFilesystemArtifactStore(root={self._fs.root!r}, durable={self._fs.durable})"
 
     async def _run(
@@ -259,6 +269,8 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         return await self._run(self._fs.delete, key)
 
     async def _get_url(self, key: str, expires_in: int) -> str:
+        if self._url_base is not None and self._url_secret is not None:
+            return signed_url(self._url_base, self._url_secret, key, expires_in)
         return self._fs.uri_of(key)
 
     async def _list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:

@@ -130,6 +130,7 @@ class S3ArtifactStore(ArtifactStore):
         user = dict(head.get("Metadata") or {})
         sha256 = user.pop(SHA_FIELD, None)
         modified: datetime = head.get("LastModified") or datetime.now(timezone.utc)
+        modified = modified.astimezone(timezone.utc)  # botocore's tzutc() to the stdlib's
         return ArtifactMetadata(
             storage_backend="s3",
             storage_key=key,
@@ -357,7 +358,7 @@ class S3ArtifactStore(ArtifactStore):
                             sha256=None,  # not in a listing: one HEAD per item would tell
                             size_bytes=item.get("Size", 0),
                             mime_type=None,
-                            last_modified=item["LastModified"],
+                            last_modified=item["LastModified"].astimezone(timezone.utc),
                         )
                     )
             folders = [

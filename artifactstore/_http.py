@@ -1,0 +1,165 @@
+"""HTTP semantics of serving an artifact, independent of any web framework.
+
+``plan_response`` decides, from an artifact's metadata and the request's method
+and headers, what to answer: 200, 206 with one byte range, 304, or 416, with
+which headers, and which bytes to send. ``artifactstore.web`` (Starlette) and
+``artifactstore.web.aiohttp`` only carry the plan out.
+
+Validators: the ETag is the artifact's SHA-256 (a strong validator: same bytes,
+same tag, on every backend); Last-Modified its modification time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timezone
+from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import quote
+
+from .metadata import DEFAULT_MIME_TYPE, ArtifactMetadata
+
+__all__ = ["ResponsePlan", "content_disposition", "plan_response"]
+
+
+@dataclass(frozen=True)
+class ResponsePlan:
+    """What to answer: status, headers, and the bytes ``[start, end)`` to send, if any."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    start: int = 0
+    end: int = 0
+    send_body: bool = False
+
+
+def content_disposition(filename: str, inline: bool) -> str:
+    """RFC 6266: an ASCII ``filename`` fallback, and ``filename*`` for the real name."""
+    kind = "inline" if inline else "attachment"
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
+def _etag(meta: ArtifactMetadata) -> str | None:
+    return f'"{meta.sha256}"' if meta.sha256 else None
+
+
+def _http_date(meta: ArtifactMetadata) -> str:
+    moment = meta.last_modified.astimezone(timezone.utc).replace(microsecond=0)
+    return format_datetime(moment, usegmt=True)
+
+
+def _not_modified(meta: ArtifactMetadata, headers: Mapping[str, str], etag: str | None) -> bool:
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:  # when present, If-Modified-Since is ignored (RFC 9110)
+        if if_none_match.strip() == "*":
+            return True
+        tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+        return etag is not None and etag in tags
+    since = headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+    if when.tzinfo is None:
+        return False
+    return meta.last_modified.replace(microsecond=0) <= when
+
+
+def _if_range_holds(value: str, etag: str | None, last_modified: str) -> bool:
+    value = value.strip()
+    if value.startswith("W/"):  # weak validators never satisfy If-Range
+        return False
+    return value in (etag, last_modified)
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def _single_range(header: str, size: int) -> tuple[int, int] | None:
+    """``[start, end)`` of a one-range ``bytes=`` header; ``None`` to ignore it.
+
+    Malformed headers and several ranges are ignored (answered with the whole
+    artifact, as RFC 9110 allows); a range starting past the end is unsatisfiable.
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    first, last = first.strip(), last.strip()
+    if not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "":
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(size - suffix, 0), size
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None  # last-pos before first-pos: invalid, ignored
+    if start >= size:
+        raise _Unsatisfiable
+    end = size if last == "" else int(last) + 1
+    return start, min(end, size)
+
+
+def plan_response(
+    meta: ArtifactMetadata,
+    *,
+    method: str,
+    headers: Mapping[str, str] | None,
+    filename: str | None = None,
+    inline: bool = False,
+) -> ResponsePlan:
+    """Plan the answer to ``method`` with request ``headers`` (lower-case names).
+
+    ``headers=None`` ignores conditional and range requests: always the whole artifact.
+    """
+    etag = _etag(meta)
+    last_modified = _http_date(meta)
+    name = filename if filename is not None else meta.storage_key.rsplit("/", 1)[-1]
+    base = {
+        "content-type": meta.mime_type or DEFAULT_MIME_TYPE,
+        "last-modified": last_modified,
+        "accept-ranges": "bytes",
+        "content-disposition": content_disposition(name, inline),
+        "x-content-type-options": "nosniff",
+    }
+    if etag is not None:
+        base["etag"] = etag
+    head = method.upper() == "HEAD"
+    size = meta.size_bytes
+    request = headers or {}
+    if headers is not None and _not_modified(meta, request, etag):
+        kept = {k: v for k, v in base.items() if k in ("etag", "last-modified")}
+        return ResponsePlan(304, kept)
+    span: tuple[int, int] | None = None
+    range_header = request.get("range")
+    if range_header is not None:
+        if_range = request.get("if-range")
+        if if_range is None or _if_range_holds(if_range, etag, last_modified):
+            try:
+                span = _single_range(range_header, size)
+            except _Unsatisfiable:
+                return ResponsePlan(
+                    416, {"content-range": f"bytes */{size}", "content-length": "0"}
+                )
+    if span is not None:
+        start, end = span
+        headers_206 = {
+            **base,
+            "content-range": f"bytes {start}-{end - 1}/{size}",
+            "content-length": str(end - start),
+        }
+        return ResponsePlan(206, headers_206, start, end, send_body=not head)
+    return ResponsePlan(200, {**base, "content-length": str(size)}, 0, size, send_body=not head)

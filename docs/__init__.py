@@ -1,0 +1,1 @@
+"""Documentation; ``docs.examples`` holds runnable examples the tests serve."""

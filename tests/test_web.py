@@ -1,0 +1,402 @@
+"""Serving artifacts over HTTP: real server processes (uvicorn, aiohttp), real clients.
+
+The clients are httpx and curl.
+
+Every scenario runs on the local backend and on S3 (the moto server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from artifactstore import ArtifactStore, LocalFilesystemArtifactStore, S3ArtifactStore
+from artifactstore.signing import sign
+
+from .s3server import CREDENTIALS, MotoServer, boto3_client
+from .webserver import AppServer
+
+SECRET = "test-secret-" + "x" * 40
+MiB = 1024 * 1024
+BIG = 64 * MiB
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Deployment:
+    """A configured backend, a store on it for the test, and the servers in front of it."""
+
+    def __init__(self, backend: str, env: dict[str, str], make_store: Any) -> None:
+        self.backend = backend
+        self.env = env
+        self.make_store = make_store
+        self.payloads: dict[str, bytes] = {}
+        self.uvicorn: AppServer
+        self.aiohttp: AppServer
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def deployment(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    moto_server: MotoServer,
+) -> Iterator[Deployment]:
+    env = {"ARTIFACT_URL_SECRET": SECRET, "ARTIFACT_STORAGE_DURABLE": "false"}
+    if request.param == "local":
+        root = tmp_path_factory.mktemp("web") / "DataRoom"
+        env |= {"ARTIFACT_STORAGE_BACKEND": "local", "DATAROOM_ROOT": str(root)}
+
+        def make_store() -> ArtifactStore:
+            return LocalFilesystemArtifactStore(root, durable=False)
+    else:
+        bucket = f"web-{uuid.uuid4().hex[:12]}"
+        boto3_client(moto_server.endpoint).create_bucket(Bucket=bucket)
+        env |= {
+            "ARTIFACT_STORAGE_BACKEND": "s3",
+            "ALLOW_CLOUD_DEFAULT": "true",
+            "AWS_S3_BUCKET": bucket,
+            "AWS_S3_ENDPOINT_URL": moto_server.endpoint,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        }
+
+        def make_store() -> ArtifactStore:
+            return S3ArtifactStore(bucket, endpoint_url=moto_server.endpoint, **CREDENTIALS)
+
+    d = Deployment(request.param, env, make_store)
+    d.payloads = {
+        "DEAL-1/documents/cim/cim.pdf": os.urandom(300_000),
+        "DEAL-1/emails/R\u00e9sum\u00e9 \u6587\u4ef6.eml": b"Subject: hi\r\n\r\nbody",
+        "DEAL-1/big.bin": os.urandom(BIG),
+        "DEAL-1/empty.txt": b"",
+    }
+
+    async def seed() -> None:
+        async with make_store() as store:
+            for key, data in d.payloads.items():
+                await store.put(key, data)
+
+    asyncio.run(seed())
+    port_env = {"ARTIFACT_URL_BASE": "http://127.0.0.1:1/dl"}  # replaced below
+    d.uvicorn = AppServer.start("uvicorn", {**env, **port_env}, "tests.webapp:app")
+    d.aiohttp = AppServer.start("aiohttp", {**env, **port_env}, "tests.aiohttp_app:make_app")
+    d.env["ARTIFACT_URL_BASE"] = f"{d.uvicorn.url}/dl"
+    try:
+        yield d
+    finally:
+        d.uvicorn.stop()
+        d.aiohttp.stop()
+
+
+@pytest.fixture(params=["uvicorn", "aiohttp"])
+def server(request: pytest.FixtureRequest, deployment: Deployment) -> AppServer:
+    return deployment.uvicorn if request.param == "uvicorn" else deployment.aiohttp
+
+
+def url(server: AppServer, key: str) -> str:
+    return f"{server.url}/artifacts/{httpx.URL(key).raw_path.decode()}"
+
+
+CIM = "DEAL-1/documents/cim/cim.pdf"
+
+
+# ------------------------------------------------------------------ responses
+
+
+def test_full_download(deployment: Deployment, server: AppServer) -> None:
+    data = deployment.payloads[CIM]
+    answer = httpx.get(url(server, CIM))
+    assert answer.status_code == 200
+    assert answer.content == data
+    assert answer.headers["etag"] == f'"{sha(data)}"'
+    assert answer.headers["content-length"] == str(len(data))
+    assert answer.headers["content-type"] == "application/pdf"
+    assert answer.headers["accept-ranges"] == "bytes"
+    assert answer.headers["content-disposition"] == 'attachment; filename="cim.pdf"'
+    assert answer.headers["last-modified"].endswith("GMT")
+
+
+def test_non_ascii_filename(deployment: Deployment, server: AppServer) -> None:
+    key = "DEAL-1/emails/R\u00e9sum\u00e9 \u6587\u4ef6.eml"
+    answer = httpx.get(url(server, key))
+    assert answer.status_code == 200
+    assert answer.content == deployment.payloads[key]
+    disposition = answer.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="R_sum_ __.eml"')
+    assert "filename*=UTF-8''R%C3%A9sum%C3%A9%20%E6%96%87%E4%BB%B6.eml" in disposition
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=10-99", slice(10, 100)),
+        ("bytes=-100", slice(-100, None)),
+        ("bytes=1000-", slice(1000, None)),
+        ("bytes=299990-400000", slice(299990, None)),
+    ],
+)
+def test_single_ranges(
+    deployment: Deployment, server: AppServer, header: str, expected: slice
+) -> None:
+    data = deployment.payloads[CIM]
+    answer = httpx.get(url(server, CIM), headers={"Range": header})
+    assert answer.status_code == 206
+    assert answer.content == data[expected]
+    first = expected.start if expected.start >= 0 else len(data) + expected.start
+    assert (
+        answer.headers["content-range"]
+        == f"bytes {first}-{first + len(answer.content) - 1}/{len(data)}"
+    )
+
+
+def test_unsatisfiable_range(deployment: Deployment, server: AppServer) -> None:
+    size = len(deployment.payloads[CIM])
+    answer = httpx.get(url(server, CIM), headers={"Range": f"bytes={size}-"})
+    assert answer.status_code == 416
+    assert answer.headers["content-range"] == f"bytes */{size}"
+    empty = httpx.get(url(server, "DEAL-1/empty.txt"), headers={"Range": "bytes=0-10"})
+    assert empty.status_code == 416
+
+
+def test_malformed_or_multiple_ranges_get_everything(
+    deployment: Deployment, server: AppServer
+) -> None:
+    data = deployment.payloads[CIM]
+    for header in ["bytes=0-1,5-9", "lines=1-2", "bytes=abc"]:
+        answer = httpx.get(url(server, CIM), headers={"Range": header})
+        assert answer.status_code == 200
+        assert answer.content == data
+
+
+def test_conditional_requests(deployment: Deployment, server: AppServer) -> None:
+    first = httpx.get(url(server, CIM))
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    for headers in [
+        {"If-None-Match": etag},
+        {"If-None-Match": f'"x", W/{etag}'},
+        {"If-Modified-Since": modified},
+    ]:
+        answer = httpx.get(url(server, CIM), headers=headers)
+        assert answer.status_code == 304, headers
+        assert answer.content == b""
+        assert answer.headers["etag"] == etag
+    assert httpx.get(url(server, CIM), headers={"If-None-Match": '"other"'}).status_code == 200
+    old = "Mon, 01 Jan 2001 00:00:00 GMT"
+    assert httpx.get(url(server, CIM), headers={"If-Modified-Since": old}).status_code == 200
+
+
+def test_if_range(deployment: Deployment, server: AppServer) -> None:
+    data = deployment.payloads[CIM]
+    etag = httpx.head(url(server, CIM)).headers["etag"]
+    same = httpx.get(url(server, CIM), headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert (same.status_code, same.content) == (206, data[:10])
+    changed = httpx.get(url(server, CIM), headers={"Range": "bytes=0-9", "If-Range": '"old"'})
+    assert (changed.status_code, changed.content) == (200, data)
+
+
+def test_head(deployment: Deployment, server: AppServer) -> None:
+    answer = httpx.head(url(server, CIM))
+    assert answer.status_code == 200
+    assert answer.content == b""
+    assert answer.headers["content-length"] == str(len(deployment.payloads[CIM]))
+    assert answer.headers["etag"] == f'"{sha(deployment.payloads[CIM])}"'
+
+
+def test_missing_and_invalid_keys(deployment: Deployment, server: AppServer) -> None:
+    missing = httpx.get(url(server, "DEAL-1/none.pdf"))
+    assert missing.status_code == 404
+    invalid = httpx.get(f"{server.url}/artifacts/DEAL-1/a%5Cb")  # a backslash
+    assert invalid.status_code == 400
+    for answer in (missing, invalid):
+        assert "DataRoom" not in answer.text
+        assert "/tmp" not in answer.text
+
+
+def test_without_the_request_everything_is_sent(deployment: Deployment) -> None:
+    data = deployment.payloads[CIM]
+    answer = httpx.get(f"{deployment.uvicorn.url}/plain/{CIM}", headers={"Range": "bytes=0-9"})
+    assert (answer.status_code, answer.content) == (200, data)
+    shown = httpx.get(f"{deployment.uvicorn.url}/inline/{CIM}")
+    assert shown.headers["content-disposition"] == 'inline; filename="shown.pdf"'
+
+
+def test_curl(deployment: Deployment, server: AppServer, tmp_path: Path) -> None:
+    data = deployment.payloads[CIM]
+    out = tmp_path / "cim.pdf"
+    subprocess.run(["curl", "-sSf", "-o", str(out), url(server, CIM)], check=True, timeout=60)
+    assert out.read_bytes() == data
+    part = subprocess.run(
+        ["curl", "-sSf", "-r", "100-199", url(server, CIM)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert part.stdout == data[100:200]
+
+
+# ----------------------------------------------------------- streaming, memory
+
+
+def test_client_disconnect_releases_the_stream(deployment: Deployment, server: AppServer) -> None:
+    httpx.get(url(server, CIM))  # warm: the server has opened what it keeps open
+    before = server.open_fds()
+    for _ in range(20):
+        with httpx.stream("GET", url(server, "DEAL-1/big.bin")) as answer:
+            assert answer.status_code == 200
+            next(answer.iter_bytes(64 * 1024))
+        # leaving the block closes the connection mid-download
+    time.sleep(1.0)
+    assert server.open_fds() <= before + 2  # files (or S3 connections) released
+    full = httpx.get(url(server, "DEAL-1/big.bin"), timeout=120)
+    assert sha(full.content) == sha(deployment.payloads["DEAL-1/big.bin"])
+
+
+def test_50_concurrent_big_downloads_keep_memory_flat(
+    deployment: Deployment, server: AppServer
+) -> None:
+    process = psutil.Process(server.process.pid)
+    baseline = process.memory_info().rss
+    peak = baseline
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(0.01)
+
+    expected = sha(deployment.payloads["DEAL-1/big.bin"])
+
+    async def download(client: httpx.AsyncClient) -> str:
+        digest = hashlib.sha256()
+        async with client.stream("GET", url(server, "DEAL-1/big.bin")) as answer:
+            assert answer.status_code == 200
+            async for chunk in answer.aiter_bytes(1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    async def all_of_them() -> list[str]:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(limits=limits, timeout=600) as client:
+            return await asyncio.gather(*(download(client) for _ in range(50)))
+
+    watcher = threading.Thread(target=sample)
+    watcher.start()
+    try:
+        digests = asyncio.run(all_of_them())
+    finally:
+        done.set()
+        watcher.join()
+    assert digests == [expected] * 50
+    growth = (peak - baseline) / MiB
+    # 50 x 64 MiB = 3200 MiB went through; buffering even one whole artifact per
+    # download would show. Streaming holds a few chunks per connection.
+    assert growth < 200, f"server RSS grew {growth:.0f} MiB"
+
+
+# --------------------------------------------------------------- signed links
+
+
+@pytest.fixture
+def link_store(deployment: Deployment) -> LocalFilesystemArtifactStore:
+    if deployment.backend != "local":
+        pytest.skip("signed links are the local backend's (S3 presigns its own)")
+    root = Path(deployment.env["DATAROOM_ROOT"])
+    return LocalFilesystemArtifactStore(
+        root, durable=False, url_base=deployment.env["ARTIFACT_URL_BASE"], url_secret=SECRET
+    )
+
+
+async def test_signed_link_downloads(
+    deployment: Deployment, link_store: LocalFilesystemArtifactStore
+) -> None:
+    link = await link_store.get_url(CIM, expires_in=600)
+    assert link.startswith(f"{deployment.uvicorn.url}/dl/DEAL-1/documents/cim/cim.pdf?expires=")
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(link)
+        assert answer.status_code == 200
+        assert answer.content == deployment.payloads[CIM]
+        ranged = await client.get(link, headers={"Range": "bytes=0-9"})
+        assert ranged.content == deployment.payloads[CIM][:10]
+    await link_store.aclose()
+
+
+async def test_expired_tampered_and_retargeted_links(
+    deployment: Deployment, link_store: LocalFilesystemArtifactStore
+) -> None:
+    good = httpx.URL(await link_store.get_url(CIM, expires_in=600))
+    expires, signature = good.params["expires"], good.params["signature"]
+    base = deployment.env["ARTIFACT_URL_BASE"]
+    past = str(int(time.time()) - 10)
+    cases = {
+        "expired": f"{base}/{CIM}?expires={past}&signature={sign(SECRET, CIM, int(past))}",
+        "tampered signature": f"{base}/{CIM}?expires={expires}&signature={'0' * 64}",
+        "extended": f"{base}/{CIM}?expires={int(expires) + 3600}&signature={signature}",
+        "retargeted": f"{base}/DEAL-1/big.bin?expires={expires}&signature={signature}",
+        "unsigned": f"{base}/{CIM}",
+        "traversal": f"{base}/DEAL-1/../../etc/passwd?expires={expires}&signature={signature}",
+        "other secret": (
+            f"{base}/{CIM}?expires={expires}&signature={sign('x' * 40, CIM, int(expires))}"
+        ),
+    }
+    async with httpx.AsyncClient() as client:
+        for name, link in cases.items():
+            answer = await client.get(link)
+            assert answer.status_code in (403, 404), name
+            assert answer.status_code == 403 or name == "traversal", name
+            assert deployment.payloads[CIM][:100] not in answer.content
+        short = httpx.URL(await link_store.get_url(CIM, expires_in=1))
+        await asyncio.sleep(2.1)
+        assert (await client.get(str(short))).status_code == 403
+    await link_store.aclose()
+
+
+def test_without_link_settings_urls_stay_file_uris(tmp_path: Path) -> None:
+    async def get() -> str:
+        async with LocalFilesystemArtifactStore(tmp_path / "R") as s:
+            return await s.get_url("D/x.txt")
+
+    assert asyncio.run(get()).startswith("file://")
+
+
+# ------------------------------------------------------------ the FastAPI example
+
+
+def test_fastapi_example_uploads_and_downloads(tmp_path: Path) -> None:
+    env = {"ARTIFACT_STORAGE_BACKEND": "local", "DATAROOM_ROOT": str(tmp_path / "dr")}
+    app = AppServer.start("uvicorn", env, "docs.examples.fastapi_app:app")
+    try:
+        data = os.urandom(5 * MiB + 3)
+
+        def body() -> Iterator[bytes]:
+            for i in range(0, len(data), 100_000):
+                yield data[i : i + 100_000]
+
+        created = httpx.put(f"{app.url}/artifacts/DEAL-9/documents/cim/up.pdf", content=body())
+        assert created.status_code == 201, created.text
+        assert created.json()["sha256"] == sha(data)
+        answer = httpx.get(f"{app.url}/artifacts/DEAL-9/documents/cim/up.pdf")
+        assert answer.content == data
+        ranged = httpx.get(
+            f"{app.url}/artifacts/DEAL-9/documents/cim/up.pdf", headers={"Range": "bytes=-10"}
+        )
+        assert ranged.content == data[-10:]
+        listed = httpx.get(f"{app.url}/deals/DEAL-9").json()
+        assert [item["storage_key"] for item in listed] == ["DEAL-9/documents/cim/up.pdf"]
+        assert httpx.put(f"{app.url}/artifacts/..%2Fx", content=b"x").status_code == 400
+    finally:
+        app.stop()
