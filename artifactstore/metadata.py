@@ -33,6 +33,8 @@ _EXTRA_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
 }
 
+#: User metadata budget, names and UTF-8 values: S3's 2 KB, less the SHA-256 field.
+MAX_USER_METADATA_BYTES = 1900
 #: User metadata names starting with this are the store's own (the S3 SHA-256).
 RESERVED_METADATA_PREFIX = "artifactstore-"
 
@@ -117,9 +119,10 @@ def validate_user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]
                 f"metadata names starting with {RESERVED_METADATA_PREFIX!r} are reserved"
             )
         result[lowered] = value
-    if sum(len(k) + len(v.encode()) for k, v in result.items()) > 2048:
+    if sum(len(k) + len(v.encode()) for k, v in result.items()) > MAX_USER_METADATA_BYTES:
         raise ValueError(
-            "metadata is larger than 2 KiB (the S3 limit); store big data as an artifact"
+            f"metadata is larger than {MAX_USER_METADATA_BYTES} bytes (S3's 2 KB less the "
+            "store's own SHA-256 field); store big data as an artifact"
         )
     return result
 

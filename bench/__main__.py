@@ -24,6 +24,7 @@ from ._util import Options, Report, machine_info, render_markdown, report_json
 SECTIONS: dict[str, str] = {
     "local": "bench.local",
     "s3": "bench.s3",
+    "sync": "bench.sync",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

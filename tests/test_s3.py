@@ -350,3 +350,57 @@ async def test_from_the_environment(
         assert meta.storage_backend == "s3"
     keys = boto3_client(moto_server.endpoint).list_objects_v2(Bucket=bucket)["Contents"]
     assert [o["Key"] for o in keys] == ["deals/DEAL-1/x.txt"]
+
+
+async def test_big_streams_are_stamped_part_by_part(moto_server: MotoServer, bucket: str) -> None:
+    # Above S3's 5 GiB CopyObject limit the stamp is a multipart copy: shown here
+    # with the limit lowered to 6 MiB.
+    data = os.urandom(13 * MiB)
+    async with make_store(
+        moto_server,
+        bucket,
+        part_size=5 * MiB,
+        multipart_threshold=5 * MiB,
+        single_copy_limit=6 * MiB,
+    ) as s:
+        meta = await s.put("DEAL-1/huge.bin", stream_of(data), metadata={"k": "v"})
+        head = await s.get_metadata("DEAL-1/huge.bin")
+        assert meta.sha256 == head.sha256 == sha(data)
+        assert dict(head.metadata) == {"k": "v"}
+        assert await s.get("DEAL-1/huge.bin") == data
+    assert multipart_uploads(moto_server, bucket) == []
+
+
+async def test_non_ascii_metadata_values(store: S3ArtifactStore, moto_server: MotoServer) -> None:
+    meta = await store.put(
+        "DEAL-1/x.txt", b"x", metadata={"client": "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale"}
+    )
+    assert (await store.get_metadata("DEAL-1/x.txt")).metadata == meta.metadata
+    raw = boto3_client(moto_server.endpoint).head_object(Bucket=store.bucket, Key="DEAL-1/x.txt")
+    assert raw["Metadata"]["client"].isascii()  # an RFC 2047 encoded-word on the wire
+
+
+async def test_a_closed_store_refuses_work(moto_server: MotoServer, bucket: str) -> None:
+    s = make_store(moto_server, bucket)
+    await s.put("DEAL-1/x.txt", b"x")
+    await s.aclose()
+    await s.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await s.get("DEAL-1/x.txt")
+
+
+async def test_too_many_parts_is_refused_and_aborted(moto_server: MotoServer, bucket: str) -> None:
+    from artifactstore.backends import _s3_upload
+
+    original = _s3_upload.MAX_PARTS
+    _s3_upload.MAX_PARTS = 2
+    try:
+        async with make_store(
+            moto_server, bucket, part_size=5 * MiB, multipart_threshold=5 * MiB
+        ) as s:
+            with pytest.raises(ValueError, match="part_size"):
+                await s.put("DEAL-1/too-big.bin", stream_of(os.urandom(16 * MiB)))
+            assert not await s.exists("DEAL-1/too-big.bin")
+    finally:
+        _s3_upload.MAX_PARTS = original
+    assert multipart_uploads(moto_server, bucket) == []

@@ -193,7 +193,15 @@ class LocalIndex:
                 elif current is None:
                     deletes.append((key,))
             conn.executemany(
-                "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", writes
+                # A row already describing this very version (same fingerprint) is
+                # kept: it may carry the user metadata of the put that wrote it.
+                "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                "SET inode = excluded.inode, size = excluded.size, "
+                "mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
+                "mime_type = excluded.mime_type, metadata = excluded.metadata "
+                "WHERE NOT (inode = excluded.inode AND size = excluded.size "
+                "AND mtime_ns = excluded.mtime_ns)",
+                writes,
             )
             conn.executemany("DELETE FROM artifacts WHERE key = ?", deletes)
             conn.execute("COMMIT")

@@ -61,6 +61,8 @@ class S3Settings:
     multipart_threshold: int = 8 * MiB
     #: Check once, on first use, that the bucket exists (clear error if not).
     verify_bucket: bool = True
+    #: Largest object stamped by one CopyObject (S3: 5 GiB); bigger ones part by part.
+    single_copy_limit: int = 5 * 1024**3
 
     @classmethod
     def build(cls, bucket: str, **options: Any) -> S3Settings:
@@ -124,6 +126,7 @@ class S3Client:
         self._reset()
 
     def _reset(self) -> None:
+        self._closed = False
         self._pid = os.getpid()
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
             weakref.WeakKeyDictionary()
@@ -134,6 +137,8 @@ class S3Client:
 
     async def get(self) -> Any:
         """The client of the running event loop, created on its first call."""
+        if self._closed:
+            raise RuntimeError("this artifact store is closed")
         loop = asyncio.get_running_loop()
         with self._guard:
             if self._pid != os.getpid():  # a forked child: the parent's clients are not ours
@@ -210,6 +215,7 @@ class S3Client:
 
     async def aclose(self) -> None:
         """Close every client and its connection pool; idempotent."""
+        self._closed = True
         with self._guard:
             if self._pid != os.getpid():
                 self._reset()

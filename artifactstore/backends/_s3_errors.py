@@ -42,6 +42,10 @@ _DENIED = {
 }
 
 
+# Operations whose 412 means "If-None-Match: * failed": the key exists.
+_CONDITIONAL_WRITES = {"storing", "completing the upload of"}
+
+
 def error_code(exc: ClientError) -> tuple[str, int]:
     """The S3 error code and HTTP status of a ``ClientError``."""
     code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -69,7 +73,7 @@ def _translate(exc: BaseException, bucket: str, key: str | None, doing: str) -> 
                 "folder to see what is there",
                 key=key,
             )
-        if code == "PreconditionFailed" or status == 412:
+        if (code == "PreconditionFailed" or status == 412) and doing in _CONDITIONAL_WRITES:
             return ArtifactExistsError(
                 f"an artifact already exists at {key!r}; put without if_not_exists=True to "
                 "replace it, or choose another key",

@@ -14,6 +14,8 @@ onto itself, conditional on its ETag (another writer's object is never stamped).
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractContextManager
@@ -26,12 +28,12 @@ from botocore.exceptions import ClientError
 
 from .. import keys as _keys
 from .._sources import AsyncIterableSource, BytesSource, PathSource, Source, rechunk
-from ..errors import ArtifactNotFoundError, InvalidKeyError
+from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
 from ..metadata import ArtifactMetadata
 from ..protocol import ArtifactStore, Listing
 from ._s3_client import S3Client, S3Settings
 from ._s3_errors import error_code, map_errors
-from ._s3_upload import hash_update, multipart_upload
+from ._s3_upload import hash_update, multipart_upload, stamp_metadata
 
 __all__ = ["S3ArtifactStore"]
 
@@ -127,7 +129,7 @@ class S3ArtifactStore(ArtifactStore):
     def _metadata(
         self, key: str, head: dict[str, Any], size: int | None = None
     ) -> ArtifactMetadata:
-        user = dict(head.get("Metadata") or {})
+        user = _decode(head.get("Metadata") or {})
         sha256 = user.pop(SHA_FIELD, None)
         modified: datetime = head.get("LastModified") or datetime.now(timezone.utc)
         modified = modified.astimezone(timezone.utc)  # botocore's tzutc() to the stdlib's
@@ -165,7 +167,9 @@ class S3ArtifactStore(ArtifactStore):
                 data = await anyio.to_thread.run_sync(_read_file, source.path)
                 return await self._put_object(key, data, mime_type, metadata, if_not_exists)
         elif isinstance(source, BytesSource):
-            known_sha = hashlib.sha256(source.data).hexdigest()
+            hasher = hashlib.sha256()
+            await hash_update(hasher, source.data)
+            known_sha = hasher.hexdigest()
 
         parts = _parts(source, settings.part_size)
         first = await anext(parts, b"")
@@ -175,7 +179,13 @@ class S3ArtifactStore(ArtifactStore):
         held = [first]
         del first  # the upload holds parts_in_flight parts at most: not this one too
         return await self._put_multipart(
-            key, _prepend(held, parts), known_sha, mime_type, metadata, if_not_exists
+            key,
+            _prepend(held, parts),
+            known_sha,
+            mime_type,
+            metadata,
+            if_not_exists,
+            from_file=isinstance(source, PathSource),
         )
 
     async def _put_object(
@@ -192,7 +202,7 @@ class S3ArtifactStore(ArtifactStore):
                 Key=self._object_key(key),
                 Body=data,
                 ContentType=mime,
-                Metadata={**metadata, SHA_FIELD: sha256},
+                Metadata=_encode({**metadata, SHA_FIELD: sha256}),
                 **self._extra_args(),
                 **extra,
             )
@@ -220,37 +230,46 @@ class S3ArtifactStore(ArtifactStore):
         mime: str,
         metadata: dict[str, str],
         if_not_exists: bool,
+        from_file: bool,
     ) -> ArtifactMetadata:
         client = await self._client.get()
         object_key = self._object_key(key)
         user = dict(metadata)
         if known_sha is not None:
             user[SHA_FIELD] = known_sha
-        completed, sha256, size = await multipart_upload(
+        # A bytes source was hashed before (immutable); a file may change meanwhile.
+        trusted = known_sha is not None and not from_file
+        completed, streamed_sha, size = await multipart_upload(
             client,
             bucket=self._bucket,
             key=object_key,
             parts=parts,
-            create_args={"ContentType": mime, "Metadata": user, **self._extra_args()},
+            create_args={"ContentType": mime, "Metadata": _encode(user), **self._extra_args()},
             parts_in_flight=self._settings.parts_in_flight,
             if_not_exists=if_not_exists,
             errors=lambda doing: self._errors(key, doing),
+            hash_parts=not trusted,
         )
+        sha256 = known_sha if trusted else streamed_sha
+        assert sha256 is not None
         if known_sha != sha256:
             # The SHA-256 was not known when S3 fixed the metadata (a stream), or the
-            # file changed after it was hashed: stamp the real one now, by a copy of
-            # the object onto itself, only if it is still ours (CopySourceIfMatch).
-            # Shielded: the bytes are in place, so finish even if being cancelled.
-            with anyio.CancelScope(shield=True), self._errors(key, "recording the SHA-256 of"):
-                await client.copy_object(
-                    Bucket=self._bucket,
-                    Key=object_key,
-                    CopySource={"Bucket": self._bucket, "Key": object_key},
-                    CopySourceIfMatch=completed["ETag"],
-                    MetadataDirective="REPLACE",
-                    ContentType=mime,
-                    Metadata={**metadata, SHA_FIELD: sha256},
-                    **self._extra_args(),
+            # file changed after it was hashed: stamp the real one now. Shielded:
+            # the bytes are in place, so finish even if the caller is cancelled.
+            with anyio.CancelScope(shield=True):
+                await stamp_metadata(
+                    client,
+                    bucket=self._bucket,
+                    key=object_key,
+                    etag=completed["ETag"],
+                    size=size,
+                    args={
+                        "ContentType": mime,
+                        "Metadata": _encode({**metadata, SHA_FIELD: sha256}),
+                        **self._extra_args(),
+                    },
+                    errors=lambda doing: self._errors(key, doing),
+                    single_copy_limit=self._settings.single_copy_limit,
                 )
         return self._written(key, size, mime, metadata, sha256)
 
@@ -284,26 +303,33 @@ class S3ArtifactStore(ArtifactStore):
                 answer = await client.get_object(**args)
         return _S3Opened(self._bucket, meta, answer["Body"], answer.get("ContentLength", 0), chunk)
 
-    async def _head(self, key: str) -> ArtifactMetadata:
+    async def _head(self, key: str, _attempt: int = 0) -> ArtifactMetadata:
         client = await self._client.get()
         with self._errors(key, "reading the metadata of"):
             head = await client.head_object(Bucket=self._bucket, Key=self._object_key(key))
         meta = self._metadata(key, head)
         if meta.sha256 is not None:
             return meta
-        # Written by other means (or a stamp interrupted): hash the object itself.
+        # Written by other means (or a stamp interrupted): hash the object itself,
+        # this very version (IfMatch); if it is replaced meanwhile, look again.
         hasher = hashlib.sha256()
-        with self._errors(key, "reading"):
-            answer = await client.get_object(
-                Bucket=self._bucket, Key=self._object_key(key), IfMatch=head["ETag"]
-            )
-            body = answer["Body"]
-            try:
-                while chunk := await body.read(MiB):
-                    await hash_update(hasher, chunk)
-            finally:
-                body.close()
-        return ArtifactMetadata(**{**meta.__dict__, "sha256": hasher.hexdigest()})
+        try:
+            with self._errors(key, "reading"):
+                answer = await client.get_object(
+                    Bucket=self._bucket, Key=self._object_key(key), IfMatch=head["ETag"]
+                )
+                body = answer["Body"]
+                try:
+                    while chunk := await body.read(MiB):
+                        await hash_update(hasher, chunk)
+                finally:
+                    body.close()
+        except StorageBackendError as exc:
+            cause = exc.__cause__
+            if _attempt < 3 and isinstance(cause, ClientError) and error_code(cause)[1] == 412:
+                return await self._head(key, _attempt + 1)
+            raise
+        return dataclasses.replace(meta, sha256=hasher.hexdigest())
 
     async def exists(self, key: str) -> bool:
         """Return whether an object is stored at ``key`` (one HEAD, no hashing)."""
@@ -375,6 +401,28 @@ class S3ArtifactStore(ArtifactStore):
     async def aclose(self) -> None:
         """Close the S3 client and its connection pool."""
         await self._client.aclose()
+
+
+def _encode(metadata: dict[str, str]) -> dict[str, str]:
+    """S3 metadata travels in HTTP headers: non-ASCII values as RFC 2047 encoded-words."""
+    return {
+        name: value
+        if value.isascii()
+        else f"=?UTF-8?B?{base64.b64encode(value.encode()).decode()}?="
+        for name, value in metadata.items()
+    }
+
+
+def _decode(metadata: dict[str, str]) -> dict[str, str]:
+    decoded = {}
+    for name, value in metadata.items():
+        if value.startswith("=?UTF-8?B?") and value.endswith("?="):
+            try:
+                value = base64.b64decode(value[10:-2], validate=True).decode()
+            except ValueError:
+                pass  # not one of ours: keep it as it is
+        decoded[name] = value
+    return decoded
 
 
 def _is_key(key: str) -> bool:
