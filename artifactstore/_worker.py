@@ -24,10 +24,10 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
-__all__ = ["BatchWorker"]
+__all__ = ["BatchWorker", "ThreadWait", "drive"]
 
 T = TypeVar("T")
 log = logging.getLogger("artifactstore")
@@ -36,7 +36,18 @@ _STOP: Final = object()
 
 
 class _Job:
-    __slots__ = ("abandoned", "args", "discard", "fn", "future", "loop", "needs_flush")
+    __slots__ = (
+        "abandoned",
+        "args",
+        "discard",
+        "fn",
+        "future",
+        "loop",
+        "needs_flush",
+        "ok",
+        "value",
+        "waiter",
+    )
 
     def __init__(
         self,
@@ -53,9 +64,71 @@ class _Job:
         self.discard = discard
         self.abandoned = False
         self.needs_flush = False
+        # A job awaited by a thread driving the coroutine itself (see ThreadWait).
+        self.waiter: threading.Lock | None = None
+        self.ok = False
+        self.value: Any = None
 
 
 _Delivery = tuple[_Job, bool, Any]
+
+_driving = threading.local()
+
+
+class ThreadWait:
+    """What ``BatchWorker.run`` awaits in a coroutine driven by ``drive`` (no event loop).
+
+    The driver receives it, blocks its own thread on the job's lock, then resumes
+    the coroutine, which gets the job's result or exception right here.
+    """
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+
+    def __await__(self) -> Any:
+        yield self
+        if not self.job.ok:
+            raise self.job.value
+        return self.job.value
+
+    def wait(self) -> None:
+        assert self.job.waiter is not None
+        try:
+            self.job.waiter.acquire()
+        except BaseException:  # interrupted: the worker discards what it produces
+            self.job.abandoned = True
+            raise
+
+
+def drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` in this thread, without an event loop.
+
+    Only for coroutines that await nothing but ``BatchWorker.run`` (the local
+    backend's operations): each of those blocks this thread until its job is done.
+    Anything else awaited is a ``RuntimeError``. Used by the sync facade: one
+    thread hop each way instead of two.
+    """
+    previous = getattr(_driving, "active", False)
+    _driving.active = True
+    try:
+        while True:
+            try:
+                awaited = coroutine.send(None)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            if not isinstance(awaited, ThreadWait):
+                coroutine.close()
+                raise RuntimeError(f"drive() cannot wait for {awaited!r}; use an event loop")
+            try:
+                awaited.wait()
+            except BaseException:
+                coroutine.close()
+                raise
+    finally:
+        _driving.active = previous
 
 
 def _deliver(worker: BatchWorker, items: list[_Delivery]) -> None:
@@ -137,6 +210,13 @@ class BatchWorker:
         ``discard(result)`` is queued on the worker when the result arrives after
         the caller was cancelled: give it for results that hold resources.
         """
+        if getattr(_driving, "active", False):  # a thread driving the coroutine itself
+            job = _Job(fn, args, None, None, discard)
+            job.waiter = threading.Lock()
+            job.waiter.acquire()
+            self._enqueue(job)
+            result: T = await ThreadWait(job)
+            return result
         loop = asyncio.get_running_loop()
         job = _Job(fn, args, loop, loop.create_future(), discard)
         self._enqueue(job)
@@ -191,7 +271,7 @@ class BatchWorker:
             try:
                 results.append((job, True, job.fn(*job.args)))
             except Exception as exc:  # delivered to the awaiting task
-                if job.future is None:
+                if job.future is None and job.waiter is None:
                     log.warning("artifactstore: background job %s failed", job.fn, exc_info=exc)
                 results.append((job, False, exc))
             finally:
@@ -207,7 +287,12 @@ class BatchWorker:
                 ]
         by_loop: dict[asyncio.AbstractEventLoop, list[_Delivery]] = {}
         for job, ok, value in results:
-            if job.loop is not None:
+            if job.waiter is not None:
+                job.ok, job.value = ok, value
+                job.waiter.release()
+                if job.abandoned and ok and job.discard is not None:
+                    self._run_quietly(job.discard, value)  # its thread was interrupted
+            elif job.loop is not None:
                 by_loop.setdefault(job.loop, []).append((job, ok, value))
         for loop, items in by_loop.items():
             try:

@@ -158,6 +158,10 @@ class ArtifactStore(abc.ABC):
     backend_name: ClassVar[str]
     #: Whether ``a/b`` and ``a/b/c`` can both be artifacts (not on a filesystem).
     supports_file_and_folder_at_same_key: ClassVar[bool] = True
+    #: Whether its operations await nothing but its own worker thread, so that the
+    #: sync facade may run them in the calling thread (``artifactstore._worker.drive``)
+    #: rather than on its event-loop thread.
+    runs_without_event_loop: ClassVar[bool] = False
 
     # ----------------------------------------------------------------- primitives
 

@@ -1,17 +1,22 @@
 """``SyncArtifactStore``: every operation of an ``ArtifactStore``, callable from sync code.
 
 Legacy executors are synchronous and run in plain scripts, worker threads, and
-synchronous functions called from inside async services. The facade runs the
-async store on one event-loop thread of its own (an anyio blocking portal),
-started on first use, shared by every facade in the process, stopped at
-interpreter exit, and started afresh in a child after ``os.fork()``.
+synchronous functions called from inside async services. Two ways to run a call:
 
-* From any thread, including one whose own event loop is running (a sync helper
-  called inside async code): the call blocks that thread, never its loop's
-  other work on the portal, so there is no deadlock and no "event loop is
-  already running".
-* From the portal's own thread (a coroutine running on it calling the facade),
-  blocking would deadlock: a ``RuntimeError`` says so instead.
+* A store whose operations wait for nothing but its own worker thread (the local
+  backend: ``runs_without_event_loop``) is driven in the calling thread
+  (``artifactstore._worker.drive``): the thread blocks on each worker job, one hop
+  each way, as cheap as awaiting the store, and calling threads run in parallel.
+* Any other store (S3, or a put from an async iterable) runs on one event-loop
+  thread of its own (an anyio blocking portal), started on first use, shared by
+  every facade in the process, stopped at interpreter exit, and started afresh in
+  a child after ``os.fork()``.
+
+Either way it works from any thread, including one whose own event loop is
+running (a sync helper called inside async code): the call blocks that thread and
+nothing else, so there is no deadlock and no "event loop is already running".
+From the portal's own thread (a coroutine running on it calling the facade),
+blocking would deadlock: a ``RuntimeError`` says so instead, on every backend.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._sources import PutData
+from ._worker import drive
 from .metadata import ArtifactMetadata
 from .protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, ArtifactStream
 
@@ -39,6 +45,14 @@ _LIST_BATCH = 1000  # list items fetched per trip to the loop thread
 
 
 _ORPHANS: list[object] = []
+_OWN_THREAD = (
+    "a SyncArtifactStore was called from its own event-loop thread, which would "
+    "deadlock; in async code, await the ArtifactStore itself"
+)
+
+
+class _Caller(Protocol):
+    def __call__(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T: ...
 
 
 class _Portal:
@@ -65,10 +79,7 @@ class _Portal:
         portal = self._portal
         if portal is not None and self._pid == os.getpid():
             if threading.get_ident() == self._thread_id:
-                raise RuntimeError(
-                    "a SyncArtifactStore was called from its own event-loop thread, which "
-                    "would deadlock; in async code, await the ArtifactStore itself"
-                )
+                raise RuntimeError(_OWN_THREAD)
             return portal
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's loop thread is not here
@@ -156,6 +167,12 @@ def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return _PORTAL.call(fn, *args)
 
 
+def _drive(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    if threading.get_ident() == _PORTAL._thread_id:  # the same rule on every backend
+        raise RuntimeError(_OWN_THREAD)
+    return drive(_await(fn, *args))
+
+
 async def _pull(iterator: AsyncIterator[T], limit: int) -> list[T]:
     items: list[T] = []
     async for item in iterator:
@@ -165,24 +182,25 @@ async def _pull(iterator: AsyncIterator[T], limit: int) -> list[T]:
     return items
 
 
-def _iterate(iterator: AsyncIterator[T], batch: int) -> Iterator[T]:
-    """A sync iterator over an async one, fetching ``batch`` items per portal trip."""
+def _iterate(call: _Caller, iterator: AsyncIterator[T], batch: int) -> Iterator[T]:
+    """A sync iterator over an async one, fetching ``batch`` items per trip."""
     try:
         while True:
-            items = _call(_pull, iterator, batch)
+            items = call(_pull, iterator, batch)
             yield from items
             if len(items) < batch:
                 return
     finally:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
-            _call(aclose)
+            call(aclose)
 
 
 class _StreamReader(io.RawIOBase):
     """A lazily read artifact as a raw binary file (wrapped in a BufferedReader)."""
 
-    def __init__(self, stream: ArtifactStream) -> None:
+    def __init__(self, call: _Caller, stream: ArtifactStream) -> None:
+        self._call = call
         self._stream = stream
         self._pending = b""
         self._eof = False
@@ -192,7 +210,7 @@ class _StreamReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         if not self._pending and not self._eof:
-            self._pending = _call(_next_chunk, self._stream)
+            self._pending = self._call(_next_chunk, self._stream)
             self._eof = not self._pending
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
@@ -201,7 +219,7 @@ class _StreamReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            _call(self._stream.aclose)
+            self._call(self._stream.aclose)
         super().close()
 
 
@@ -224,6 +242,10 @@ class SyncArtifactStore:
         if not isinstance(store, ArtifactStore):
             raise TypeError(f"SyncArtifactStore wraps an ArtifactStore, not {type(store).__name__}")
         self._store = store
+        # A store whose operations only wait for its own worker thread (local) is
+        # driven right here, in the calling thread: one hop each way, and the
+        # calling threads run in parallel. Others go through the loop thread.
+        self._call: _Caller = _drive if store.runs_without_event_loop else _call
 
     @property
     def async_store(self) -> ArtifactStore:
@@ -255,7 +277,9 @@ class SyncArtifactStore:
                 key, source, mime_type=mime_type, metadata=metadata, if_not_exists=if_not_exists
             )
 
-        return _call(put)
+        if hasattr(data, "__aiter__"):  # an async iterable needs an event loop
+            return _call(put)
+        return self._call(put)
 
     def get(self, key: str, *, verify: bool = False) -> bytes:
         """Return the artifact's bytes; ``verify=True`` re-hashes them first."""
@@ -264,12 +288,12 @@ class SyncArtifactStore:
         async def get() -> bytes:
             return await store.get(key, verify=verify)
 
-        return _call(get)
+        return self._call(get)
 
     def get_stream(self, key: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> IO[bytes]:
         """A readable binary file object over the artifact, read lazily in chunks."""
-        stream = _call(_open, self._store.stream(key, chunk_size=chunk_size))
-        return io.BufferedReader(_StreamReader(stream), buffer_size=chunk_size)
+        stream = self._call(_open, self._store.stream(key, chunk_size=chunk_size))
+        return io.BufferedReader(_StreamReader(self._call, stream), buffer_size=chunk_size)
 
     def stream(
         self,
@@ -281,31 +305,31 @@ class SyncArtifactStore:
     ) -> Iterator[bytes]:
         """The artifact's bytes (or ``[start, end)``) as an iterator of chunks."""
         stream = self._store.stream(key, chunk_size=chunk_size, start=start, end=end)
-        return _iterate(stream, 1)
+        return _iterate(self._call, stream, 1)
 
     def delete(self, key: str) -> bool:
         """Delete the artifact; return ``True`` if there was one."""
-        return _call(self._store.delete, key)
+        return self._call(self._store.delete, key)
 
     def exists(self, key: str) -> bool:
         """Return whether an artifact is stored at ``key``."""
-        return _call(self._store.exists, key)
+        return self._call(self._store.exists, key)
 
     def get_url(self, key: str, expires_in: int = 3600) -> str:
         """Return a URL for the artifact (see ``ArtifactStore.get_url``)."""
-        return _call(self._store.get_url, key, expires_in)
+        return self._call(self._store.get_url, key, expires_in)
 
     def get_metadata(self, key: str) -> ArtifactMetadata:
         """Return the artifact's metadata."""
-        return _call(self._store.get_metadata, key)
+        return self._call(self._store.get_metadata, key)
 
     def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ArtifactMetadata]:
         """The artifacts under ``prefix`` in key order, fetched in batches."""
-        return _iterate(self._store.list(prefix, recursive=recursive), _LIST_BATCH)
+        return _iterate(self._call, self._store.list(prefix, recursive=recursive), _LIST_BATCH)
 
     def list_prefixes(self, prefix: str = "") -> Iterator[str]:
         """The folders directly under ``prefix`` that hold artifacts."""
-        return _iterate(self._store.list_prefixes(prefix), _LIST_BATCH)
+        return _iterate(self._call, self._store.list_prefixes(prefix), _LIST_BATCH)
 
     def normalize_key(self, key: str) -> str:
         """Return the canonical key (no I/O)."""
@@ -319,7 +343,7 @@ class SyncArtifactStore:
 
     def close(self) -> None:
         """Close the async store (its worker thread or connections)."""
-        _call(self._store.aclose)
+        self._call(self._store.aclose)
 
     def __enter__(self) -> SyncArtifactStore:
         return self

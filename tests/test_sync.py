@@ -225,7 +225,7 @@ def test_from_the_facades_own_loop_thread_raises(sync_store: SyncArtifactStore) 
         return sync_store.get("DEAL-1/x.txt")
 
     with pytest.raises(RuntimeError, match="own event-loop thread"):
-        _PORTAL.get().call(call_back_in)
+        _PORTAL.call(call_back_in)
     assert sync_store.get("DEAL-1/x.txt") == b"x"  # and it still works afterwards
 
 
@@ -275,3 +275,21 @@ def test_from_a_plain_script(tmp_path: Path) -> None:
 def test_facade_wraps_only_stores() -> None:
     with pytest.raises(TypeError):
         SyncArtifactStore("not a store")  # type: ignore[arg-type]
+
+
+def test_drive_refuses_what_needs_an_event_loop() -> None:
+    from artifactstore._worker import drive
+
+    with pytest.raises(RuntimeError, match="event loop"):
+        drive(asyncio.sleep(0.01))
+
+
+def test_local_calls_do_not_need_the_loop_thread(tmp_path: Path) -> None:
+    facade = SyncArtifactStore(LocalFilesystemArtifactStore(tmp_path / "R"))
+    calls_before = _PORTAL._thread_id
+    facade.put("D/x.txt", b"x")
+    assert facade.get("D/x.txt") == b"x"
+    assert [m.storage_key for m in facade.list("D")] == ["D/x.txt"]
+    # Driven in this thread: the portal was not needed (if it was not running, it still is not).
+    assert _PORTAL._thread_id == calls_before
+    facade.close()

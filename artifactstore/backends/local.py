@@ -102,6 +102,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
 
     backend_name: ClassVar[str] = "local"
     supports_file_and_folder_at_same_key: ClassVar[bool] = False
+    runs_without_event_loop: ClassVar[bool] = True
 
     def __init__(
         self,
