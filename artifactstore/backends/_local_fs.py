@@ -314,24 +314,37 @@ class LocalFS:
 
     # ------------------------------------------------------------------- writing
 
+    def _open_temp(self, key: str) -> tuple[str, str, str, int]:
+        """Create the temporary file beside ``key``'s destination: (path, folder, tmp, fd).
+
+        Raises the library's error; on failure nothing is left behind.
+        """
+        path = self.checked_path(key, final=False)
+        directory = path[: path.rfind("/")]
+        tmp = f"{directory}/{self._tmp_prefix}{os.getpid()}-{next(self._tmp_counter)}.tmp"
+        try:
+            try:
+                fd = os.open(tmp, _TMP_FLAGS, self.file_mode)
+            except FileNotFoundError:
+                self._makedirs_from(key, directory)
+                fd = os.open(tmp, _TMP_FLAGS, self.file_mode)
+        except OSError as exc:
+            self._fail(key, exc, "writing")
+        try:
+            os.fchmod(fd, self.file_mode)  # the configured mode, whatever the umask
+        except OSError as exc:
+            os.close(fd)
+            _unlink_quietly(tmp)
+            self._fail(key, exc, "writing")
+        return path, directory, tmp, fd
+
     def begin(self, key: str, source_path: str | None = None) -> Upload:
         """Open a temporary file beside ``key``'s destination (and the source file, if any)."""
         source_fd = -1
         if source_path is not None:
             source_fd = os.open(source_path, os.O_RDONLY | _O_CLOEXEC)  # the caller's error
         try:
-            path = self.checked_path(key, final=False)
-            directory = os.path.dirname(path)
-            tmp = f"{directory}/{self._tmp_prefix}{os.getpid()}-{next(self._tmp_counter)}.tmp"
-            try:
-                try:
-                    fd = os.open(tmp, _TMP_FLAGS, self.file_mode)
-                except FileNotFoundError:
-                    self._makedirs_from(key, directory)
-                    fd = os.open(tmp, _TMP_FLAGS, self.file_mode)
-                os.fchmod(fd, self.file_mode)
-            except OSError as exc:
-                self._fail(key, exc, "writing")
+            path, _, tmp, fd = self._open_temp(key)
         except BaseException:
             if source_fd >= 0:
                 os.close(source_fd)
@@ -429,17 +442,9 @@ class LocalFS:
         The same steps as begin/write/commit, written out straight: this is the
         hot path of small puts, and every call saved here is throughput.
         """
-        path = self.checked_path(key, final=False)
-        directory = path[: path.rfind("/")]
-        tmp = f"{directory}/{self._tmp_prefix}{os.getpid()}-{next(self._tmp_counter)}.tmp"
+        path, directory, tmp, fd = self._open_temp(key)
         try:
             try:
-                fd = os.open(tmp, _TMP_FLAGS, self.file_mode)
-            except FileNotFoundError:
-                self._makedirs_from(key, directory)
-                fd = os.open(tmp, _TMP_FLAGS, self.file_mode)
-            try:
-                os.fchmod(fd, self.file_mode)
                 sha256 = hashlib.sha256(data).hexdigest()
                 _write_all(fd, data)
                 if self.durable:
