@@ -210,6 +210,17 @@ class ArtifactStore(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional for backends
         """Release the store's resources (threads, connections)."""
 
+    async def cleanup(self, *, older_than: float | None = None) -> int:
+        """Remove what interrupted writes left behind; return how many things were removed.
+
+        Local: temporary files of writers that died (also swept once when a store
+        first touches its DataRoom), and with ``older_than`` (seconds) any older than
+        that. S3: incomplete multipart uploads under the store's prefix started
+        more than ``older_than`` seconds ago (default one hour, so uploads in
+        progress elsewhere are spared). Nothing an artifact consists of is touched.
+        """
+        return 0
+
     # ------------------------------------------------------------------ the API
 
     def normalize_key(self, key: str) -> str:

@@ -6,6 +6,9 @@ import asyncio
 import hashlib
 import os
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -362,3 +365,24 @@ async def test_unreadable_index_means_rehash_not_failure(tmp_path: Path) -> None
 def test_home_in_the_root_is_expanded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     assert LocalFilesystemArtifactStore("~/DataRoom").root == str(tmp_path / "DataRoom")
+
+
+async def test_cleanup_removes_only_dead_writers_temporaries(tmp_path: Path) -> None:
+    async with LocalFilesystemArtifactStore(tmp_path / "R") as s:
+        await s.put("D/x.txt", b"x")
+        folder = Path(s.root) / "D"
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        (folder / f".artifactstore.ab12-{dead}-1.tmp").write_bytes(b"half a put")
+        mine = folder / f".artifactstore.ab12-{os.getpid()}-9.tmp"
+        mine.write_bytes(b"a put in progress")
+        (folder / "notes.tmp").write_bytes(b"not ours")
+        assert await s.cleanup() == 1
+        assert sorted(p.name for p in folder.iterdir()) == [mine.name, "notes.tmp", "x.txt"]
+        os.utime(mine, (time.time() - 7200, time.time() - 7200))
+        assert await s.cleanup(older_than=3600) == 1
+        assert sorted(p.name for p in folder.iterdir()) == ["notes.tmp", "x.txt"]

@@ -17,10 +17,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import itertools
+import logging
 import os
 import re
 import sqlite3
 import stat
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +45,8 @@ from ..metadata import ArtifactMetadata, guess_mime_type
 from ._local_index import IndexRow, LocalIndex, fingerprint
 
 __all__ = ["LocalFS", "Reader", "Upload"]
+
+log = logging.getLogger("artifactstore")
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -75,6 +80,20 @@ class Reader:
     sha256: str | None
     mime_type: str
     metadata: dict[str, str]
+
+
+#: ``.artifactstore.<random>-<pid>-<counter>.tmp``: group 1 is the writer's pid.
+_TMP_NAME = re.compile(re.escape(RESERVED_PREFIX) + r"\.[0-9a-f]+-(\d+)-\d+\.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_NOFOLLOW
@@ -159,6 +178,49 @@ class LocalFS:
             except FileExistsError:
                 pass
         self._ready = True
+        # Temporary files of writers that died (a crash, SIGKILL) are swept once
+        # per store, off the worker so no put waits for a walk of the DataRoom.
+        threading.Thread(
+            target=self._sweep_quietly, name="artifactstore-sweep", daemon=True
+        ).start()
+
+    def _sweep_quietly(self) -> None:
+        try:
+            removed = self.sweep_temporaries()
+        except Exception:
+            log.warning("artifactstore: sweeping leftover temporary files failed", exc_info=True)
+            return
+        if removed:
+            log.info("artifactstore: removed %d temporary files left by dead writers", removed)
+
+    def sweep_temporaries(self, older_than: float | None = None) -> int:
+        """Remove temporary files whose writer process is gone; return how many.
+
+        With ``older_than`` (seconds), also those older than that whatever their
+        writer (for a DataRoom shared by several machines, where a process id says
+        nothing). A temporary file is never visible as an artifact either way.
+        """
+        removed = 0
+        now = time.time()
+        for folder, folders, files in os.walk(self.root):
+            if folder == self.root and RESERVED_PREFIX in folders:
+                folders.remove(RESERVED_PREFIX)
+            for name in files:
+                found = _TMP_NAME.fullmatch(name)
+                if found is None:
+                    continue
+                path = os.path.join(folder, name)
+                pid = int(found.group(1))
+                stale = pid != os.getpid() and not _alive(pid)
+                if not stale and older_than is not None:
+                    try:
+                        stale = now - os.lstat(path).st_mtime > older_than
+                    except FileNotFoundError:
+                        continue
+                if stale:
+                    _unlink_quietly(path)
+                    removed += 1
+        return removed
 
     def checked_path(self, key: str, *, final: bool = True) -> str:
         """The file of ``key``, refusing any symlink on the way that leads out of the root.

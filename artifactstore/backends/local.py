@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import anyio
+
 from .._sources import AsyncIterableSource, BytesSource, FileSource, PathSource, Source, rechunk
 from .._worker import BatchWorker
 from ..errors import InvalidKeyError
@@ -298,6 +300,13 @@ class LocalFilesystemArtifactStore(ArtifactStore):
                 stack.pop()
                 if page:
                     yield Listing(page, [])
+
+    async def cleanup(self, *, older_than: float | None = None) -> int:
+        """Remove temporary files of dead writers (and, with ``older_than``, older ones)."""
+        if self._closed:
+            raise RuntimeError("this artifact store is closed")
+        await self._run(self._fs.checked_path, "x")  # prepares the root, on the worker
+        return await anyio.to_thread.run_sync(self._fs.sweep_temporaries, older_than)
 
     async def aclose(self) -> None:
         """Finish queued work (committing the index), then stop the worker thread."""

@@ -398,6 +398,36 @@ class S3ArtifactStore(ArtifactStore):
                 return
             args["ContinuationToken"] = token
 
+    async def cleanup(self, *, older_than: float | None = None) -> int:
+        """Abort incomplete multipart uploads under the prefix begun over ``older_than`` s ago.
+
+        ``older_than`` defaults to one hour, sparing uploads in progress elsewhere.
+        The bucket lifecycle rule ``AbortIncompleteMultipartUpload`` does the same
+        on S3's side; this is for when a process was killed outright.
+        """
+        limit = 3600.0 if older_than is None else older_than
+        client = await self._client.get()
+        cutoff = datetime.now(timezone.utc).timestamp() - limit
+        args: dict[str, Any] = {"Bucket": self._bucket}
+        if self._prefix:
+            args["Prefix"] = f"{self._prefix}/"
+        aborted = 0
+        while True:
+            with self._errors(None, "listing the incomplete uploads of"):
+                page = await client.list_multipart_uploads(**args)
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() > cutoff:
+                    continue
+                with anyio.CancelScope(shield=True), self._errors(upload["Key"], "aborting"):
+                    await client.abort_multipart_upload(
+                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            args["KeyMarker"] = page.get("NextKeyMarker")
+            args["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
     async def aclose(self) -> None:
         """Close the S3 client and its connection pool."""
         await self._client.aclose()
