@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from ._s3_errors import error_code, map_errors
 __all__ = ["S3Client", "S3Settings"]
 
 MiB = 1024 * 1024
+_CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
 _MAX_PARTS = 10_000
 
@@ -110,6 +113,38 @@ class S3Settings:
         if self.sse_kms_key_id:
             args["SSEKMSKeyId"] = self.sse_kms_key_id
         return args
+
+
+class _Redactor(logging.Filter):
+    """Scrubs credentials from the records of botocore's, aiobotocore's and aiohttp's loggers.
+
+    Their DEBUG logs print request headers, and so the Authorization header with
+    the access key id; a deployment that turns DEBUG on must not leak them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            if any(secret in message for secret in self.secrets):
+                for secret in self.secrets:
+                    message = message.replace(secret, "[redacted]")
+                record.msg, record.args = message, ()
+        return True
+
+    def guard(self, *secrets: str | None) -> None:
+        self.secrets.update(s for s in secrets if s and len(s) >= 8)
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "urllib3"):
+                logger = logging.getLogger(name)
+                if self not in logger.filters:
+                    logger.addFilter(self)
+
+
+_REDACTOR = _Redactor()
 
 
 class S3Client:
@@ -197,6 +232,13 @@ class S3Client:
         loader.load_service_model("s3", "endpoint-rule-set-1")
         for name in ("partitions", "endpoints", "sdk-default-configuration"):
             loader.load_data(name)
+        _REDACTOR.guard(  # after the imports above, so that their loggers exist
+            s.aws_access_key_id,
+            s.aws_secret_access_key,
+            s.aws_session_token,
+            *(os.environ.get(v) for v in _CREDENTIAL_VARIABLES),
+        )
+        time.strptime("2000", "%Y")  # imports _strptime, which response parsing needs
         addressing = s.addressing_style or ("path" if s.endpoint_url else "virtual")
         config = Config(
             region_name=s.region,
