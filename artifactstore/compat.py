@@ -125,7 +125,11 @@ def artifact_exists(key: str) -> bool:
 
 
 def get_artifact_url(key: str, expires_in: int = 3600) -> str:
-    """A URL for the artifact (``file://`` locally, presigned on S3)."""
+    """A URL for the artifact: presigned on S3, a signed link or ``file://`` locally.
+
+    Locally it is a signed http(s) link when ``ARTIFACT_URL_BASE`` and
+    ``ARTIFACT_URL_SECRET`` are set.
+    """
     return get_sync_artifact_store().get_url(key, expires_in)
 
 

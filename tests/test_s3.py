@@ -404,3 +404,21 @@ async def test_too_many_parts_is_refused_and_aborted(moto_server: MotoServer, bu
     finally:
         _s3_upload.MAX_PARTS = original
     assert multipart_uploads(moto_server, bucket) == []
+
+
+async def test_encoded_word_lookalikes_round_trip(store: S3ArtifactStore) -> None:
+    value = "=?UTF-8?B?aGk=?="  # ASCII that looks like an encoded-word
+    await store.put("DEAL-1/x.txt", b"x", metadata={"note": value})
+    assert (await store.get_metadata("DEAL-1/x.txt")).metadata["note"] == value
+
+
+def test_web_aiohttp_does_not_need_starlette() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['starlette'] = None; "
+        "import artifactstore.web.aiohttp as m; print(m.artifact_response.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -104,6 +104,8 @@ class S3Settings:
             raise bad("parts_in_flight", "must be 1 to max_pool_connections")
         if self.multipart_threshold < 1:
             raise bad("multipart_threshold", "must be positive")
+        if self.single_copy_limit < _MIN_PART:
+            raise bad("single_copy_limit", f"must be at least {_MIN_PART} bytes")
 
     def encryption_args(self) -> dict[str, str]:
         """The SSE arguments of PutObject, CreateMultipartUpload and CopyObject."""

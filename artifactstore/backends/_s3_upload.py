@@ -30,6 +30,8 @@ log = logging.getLogger("artifactstore")
 
 #: S3's most parts in one upload.
 MAX_PARTS = 10_000
+
+
 #: Chunks above this size are hashed off the event loop (hashlib releases the GIL).
 HASH_IN_THREAD = 256 * 1024
 

@@ -33,7 +33,7 @@ from ..metadata import ArtifactMetadata
 from ..protocol import ArtifactStore, Listing
 from ._s3_client import S3Client, S3Settings
 from ._s3_errors import error_code, map_errors
-from ._s3_upload import hash_update, multipart_upload, stamp_metadata
+from ._s3_upload import MAX_PARTS, hash_update, multipart_upload, stamp_metadata
 
 __all__ = ["S3ArtifactStore"]
 
@@ -163,10 +163,12 @@ class S3ArtifactStore(ArtifactStore):
         known_sha: str | None = None
         if isinstance(source, PathSource):
             known_sha, size = await anyio.to_thread.run_sync(_hash_file, source.path)
+            self._check_part_count(size)
             if size <= settings.multipart_threshold:
                 data = await anyio.to_thread.run_sync(_read_file, source.path)
                 return await self._put_object(key, data, mime_type, metadata, if_not_exists)
         elif isinstance(source, BytesSource):
+            self._check_part_count(len(source.data))
             hasher = hashlib.sha256()
             await hash_update(hasher, source.data)
             known_sha = hasher.hexdigest()
@@ -187,6 +189,14 @@ class S3ArtifactStore(ArtifactStore):
             if_not_exists,
             from_file=isinstance(source, PathSource),
         )
+
+    def _check_part_count(self, size: int) -> None:
+        """Refuse up front what would need more parts than S3 allows."""
+        if size > self._settings.part_size * MAX_PARTS:
+            raise ValueError(
+                f"{size} bytes need more than {MAX_PARTS} parts of {self._settings.part_size}; "
+                "use a larger part_size for artifacts this big"
+            )
 
     async def _put_object(
         self, key: str, data: bytes, mime: str, metadata: dict[str, str], if_not_exists: bool
@@ -436,8 +446,9 @@ class S3ArtifactStore(ArtifactStore):
 def _encode(metadata: dict[str, str]) -> dict[str, str]:
     """S3 metadata travels in HTTP headers: non-ASCII values as RFC 2047 encoded-words."""
     return {
+        # ASCII that looks like an encoded-word is encoded too, so it reads back as is.
         name: value
-        if value.isascii()
+        if value.isascii() and not value.startswith("=?")
         else f"=?UTF-8?B?{base64.b64encode(value.encode()).decode()}?="
         for name, value in metadata.items()
     }
