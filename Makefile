@@ -12,6 +12,7 @@ help:
 	@echo "make test   run the whole test suite (S3 tests start their own moto server)"
 	@echo "make lint   ruff and mypy --strict"
 	@echo "make bench  benchmarks against peers; results in bench/results/"
+	@echo "make soak   the reliability suite's long variants"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +44,10 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench
 
+# The reliability suite's long variants: more kills, cancellations and faults.
 soak: $(VENV)/.dev
-	$(BIN)/python -m pytest -m soak --run-soak
+	$(BIN)/python -m pytest --run-soak tests/test_crash.py tests/test_cancellation.py \
+		tests/test_races.py tests/test_faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-dataroom

@@ -1,0 +1,94 @@
+"""A loopback TCP proxy that breaks connections on purpose, for the S3 fault tests.
+
+Each accepted connection (moto answers one request per connection) is, at
+random with the given weights: passed through, dropped (closed at once), stalled
+(held open, never answered), or answered with an HTTP 500 or 503 error itself.
+It runs its own event loop in a daemon thread; counts of each fault are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections import Counter
+
+from .s3server import free_port
+
+_ERROR = (
+    "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {length}\r\n"
+    "Connection: close\r\n\r\n{body}"
+)
+
+
+def _error_response(status: int) -> bytes:
+    code, reason = ("SlowDown", "Slow Down") if status == 503 else ("InternalError", "Error")
+    body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>"
+    return _ERROR.format(status=status, reason=reason, length=len(body), body=body).encode()
+
+
+class FaultProxy:
+    """``weights``: relative chances of pass, drop, stall, 500 and 503 per connection."""
+
+    def __init__(self, target_port: int, seed: int = 3) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.weights = {"pass": 1.0}
+        self.counts: Counter[str] = Counter()
+        self._rng = random.Random(seed)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        )
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+
+    def _choose(self) -> str:
+        kinds = list(self.weights)
+        return self._rng.choices(kinds, [self.weights[k] for k in kinds])[0]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        kind = self._choose()
+        self.counts[kind] += 1
+        try:
+            if kind == "drop":
+                return
+            if kind == "stall":
+                await asyncio.sleep(30)
+                return
+            if kind in ("500", "503"):
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(_error_response(int(kind)))
+                await writer.drain()
+                return
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+            async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                try:
+                    while data := await src.read(65536):
+                        dst.write(data)
+                        await dst.drain()
+                finally:
+                    dst.close()
+
+            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
