@@ -386,3 +386,35 @@ async def test_cleanup_removes_only_dead_writers_temporaries(tmp_path: Path) -> 
         os.utime(mine, (time.time() - 7200, time.time() - 7200))
         assert await s.cleanup(older_than=3600) == 1
         assert sorted(p.name for p in folder.iterdir()) == ["notes.tmp", "x.txt"]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+async def test_what_durable_means(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    async with LocalFilesystemArtifactStore(tmp_path / "R", durable=durable) as s:
+        await s.put("warm/up.txt", b"")
+        monkeypatch.setattr(os, "fsync", recording_fsync)
+        await s.put("DEAL-1/emails/m.eml", b"mail")  # a new folder, too
+        await s.put("DEAL-1/big.bin", os.urandom(5 * 1024 * 1024))  # the streamed path
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        root = s.root
+    ours = [p for p in synced if not p.startswith(f"{root}/.artifactstore/")]
+    if not durable:
+        assert ours == []
+        return
+    # Each file's bytes before its rename (fsynced as the temporary file) ...
+    assert sum(1 for p in ours if "/.artifactstore." in p and p.endswith(".tmp")) == 2
+    # ... then the folders that gained an entry or a new sub-folder, after the renames.
+    for folder in (f"{root}/DEAL-1/emails", f"{root}/DEAL-1", root):
+        assert folder in ours, folder
+    assert ours.index(f"{root}/DEAL-1/emails") > min(
+        i for i, p in enumerate(ours) if p.endswith(".tmp")
+    )
