@@ -89,6 +89,8 @@ def crash_loop(env: dict[str, str], journal: Path, times: int, make_store, after
                 await check_store(store, read_journal(journal))
 
         asyncio.run(verify())
+    acknowledged = sum(1 for _ in journal.open()) if journal.exists() else 0
+    print(f"kills: {times}; puts acknowledged before the kills: {acknowledged}")
     assert len(read_journal(journal)) >= 6, "too few puts were acknowledged to prove much"
 
 
