@@ -23,7 +23,6 @@ import re
 import sqlite3
 import stat
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,9 +39,10 @@ from ..errors import (
     StorageConfigError,
     StoragePermissionError,
 )
-from ..keys import RESERVED_PREFIX, normalize_key
+from ..keys import RESERVED_PREFIX
 from ..metadata import ArtifactMetadata, guess_mime_type
 from ._local_index import IndexRow, LocalIndex, fingerprint
+from ._local_listing import sweep_quietly
 
 __all__ = ["LocalFS", "Reader", "Upload"]
 
@@ -80,20 +80,6 @@ class Reader:
     sha256: str | None
     mime_type: str
     metadata: dict[str, str]
-
-
-#: ``.artifactstore.<random>-<pid>-<counter>.tmp``: group 1 is the writer's pid.
-_TMP_NAME = re.compile(re.escape(RESERVED_PREFIX) + r"\.[0-9a-f]+-(\d+)-\d+\.tmp")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
 
 
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_NOFOLLOW
@@ -181,46 +167,8 @@ class LocalFS:
         # Temporary files of writers that died (a crash, SIGKILL) are swept once
         # per store, off the worker so no put waits for a walk of the DataRoom.
         threading.Thread(
-            target=self._sweep_quietly, name="artifactstore-sweep", daemon=True
+            target=sweep_quietly, args=(self,), name="artifactstore-sweep", daemon=True
         ).start()
-
-    def _sweep_quietly(self) -> None:
-        try:
-            removed = self.sweep_temporaries()
-        except Exception:
-            log.warning("artifactstore: sweeping leftover temporary files failed", exc_info=True)
-            return
-        if removed:
-            log.info("artifactstore: removed %d temporary files left by dead writers", removed)
-
-    def sweep_temporaries(self, older_than: float | None = None) -> int:
-        """Remove temporary files whose writer process is gone; return how many.
-
-        With ``older_than`` (seconds), also those older than that whatever their
-        writer (for a DataRoom shared by several machines, where a process id says
-        nothing). A temporary file is never visible as an artifact either way.
-        """
-        removed = 0
-        now = time.time()
-        for folder, folders, files in os.walk(self.root):
-            if folder == self.root and RESERVED_PREFIX in folders:
-                folders.remove(RESERVED_PREFIX)
-            for name in files:
-                found = _TMP_NAME.fullmatch(name)
-                if found is None:
-                    continue
-                path = os.path.join(folder, name)
-                pid = int(found.group(1))
-                stale = pid != os.getpid() and not _alive(pid)
-                if not stale and older_than is not None:
-                    try:
-                        stale = now - os.lstat(path).st_mtime > older_than
-                    except FileNotFoundError:
-                        continue
-                if stale:
-                    _unlink_quietly(path)
-                    removed += 1
-        return removed
 
     def checked_path(self, key: str, *, final: bool = True) -> str:
         """The file of ``key``, refusing any symlink on the way that leads out of the root.
@@ -662,71 +610,3 @@ class LocalFS:
         self.index.stage_delete(key)
         self._on_staged()
         return True
-
-    # ------------------------------------------------------------------- listing
-
-    def scan(self, folder: str, with_folders: bool) -> list[tuple[str, ArtifactMetadata | None]]:
-        """The artifacts and sub-folders directly in ``folder``, in key order.
-
-        Each item is ``(key, metadata)`` for an artifact and ``(key, None)`` for a
-        folder (with ``with_folders``, only folders that hold an artifact somewhere).
-        Symlinks leading out of the root are skipped; symlinked folders are not
-        descended (no cycles, no duplicates); names no key can spell are skipped.
-        """
-        if folder:
-            directory = self.checked_path(folder)
-        else:
-            self._prepare()
-            directory = self.root
-        try:
-            with os.scandir(directory) as it:
-                entries = list(it)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except OSError as exc:
-            self._fail(folder, exc, "listing")
-        found: list[tuple[str, str, os.stat_result | None]] = []
-        for entry in entries:
-            name = entry.name
-            key = f"{folder}/{name}" if folder else name
-            if not _is_key(key):  # also skips our own (reserved) names
-                continue
-            try:
-                if entry.is_symlink():
-                    real = os.path.realpath(entry.path)
-                    if not real.startswith(self.root + "/") or os.path.isdir(real):
-                        continue
-                    st = os.stat(entry.path)
-                elif entry.is_dir(follow_symlinks=False):
-                    if not with_folders or self._holds_artifacts(key):
-                        found.append((name + "/", key, None))
-                    continue
-                else:
-                    st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue  # vanished while we looked
-            if stat.S_ISREG(st.st_mode):
-                found.append((name, key, st))
-        found.sort()  # code point order is UTF-8 byte order; folders sort as "name/"
-        rows = self.index.get_many([key for _, key, st in found if st is not None])
-        return [
-            (key, None if st is None else self._known(key, st, rows.get(key)))
-            for _, key, st in found
-        ]
-
-    def _holds_artifacts(self, folder: str) -> bool:
-        """Whether ``list(folder)`` would yield anything: the rule ``scan`` applies."""
-        pending = [folder]
-        while pending:
-            for key, meta in self.scan(pending.pop(), False):
-                if meta is not None:
-                    return True
-                pending.append(key)
-        return False
-
-
-def _is_key(key: str) -> bool:
-    try:
-        return normalize_key(key) == key
-    except InvalidKeyError:
-        return False

@@ -30,7 +30,6 @@ __all__ = ["S3Client", "S3Settings"]
 MiB = 1024 * 1024
 _CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
-_MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from ..metadata import ArtifactMetadata
 from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, Listing
 from ..signing import check_link_settings, signed_url
 from ._local_fs import SMALL_FILE, LocalFS, Reader, Upload
+from ._local_listing import scan, sweep_temporaries
 
 __all__ = ["LocalFilesystemArtifactStore"]
 
@@ -278,7 +279,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
 
     async def _list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
         if not recursive:
-            entries = await self._run(self._fs.scan, prefix, True)
+            entries = await self._run(scan, self._fs, prefix, True)
             yield Listing(
                 [meta for _, meta in entries if meta is not None],
                 [key for key, meta in entries if meta is None],
@@ -286,14 +287,14 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             return
         # Depth-first, each folder's entries in order: that is key order, because
         # folders sort as "name/". Memory holds one folder listing per level.
-        stack = [iter(await self._run(self._fs.scan, prefix, False))]
+        stack = [iter(await self._run(scan, self._fs, prefix, False))]
         while stack:
             page: list[ArtifactMetadata] = []
             for key, meta in stack[-1]:
                 if meta is None:
                     if page:
                         yield Listing(page, [])
-                    stack.append(iter(await self._run(self._fs.scan, key, False)))
+                    stack.append(iter(await self._run(scan, self._fs, key, False)))
                     break
                 page.append(meta)
             else:
@@ -306,7 +307,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         if self._closed:
             raise RuntimeError("this artifact store is closed")
         await self._run(self._fs.checked_path, "x")  # prepares the root, on the worker
-        return await anyio.to_thread.run_sync(self._fs.sweep_temporaries, older_than)
+        return await anyio.to_thread.run_sync(sweep_temporaries, self._fs, older_than)
 
     async def aclose(self) -> None:
         """Finish queued work (committing the index), then stop the worker thread."""
