@@ -5,8 +5,9 @@ defaults (durable=True).
 
 1. Sequential: ``count`` puts then ``count`` gets, one at a time, awaited inside
    ``asyncio.run`` (``await store.put(key, data)``) against the same through the facade
-   from a plain thread (``facade.put(key, data)``), which hops to the facade's one
-   shared event-loop thread and back on every call.
+   from a plain thread (``facade.put(key, data)``). For the local store the facade
+   drives the call in the calling thread, which blocks on the store's worker thread:
+   one hop each way, as for the awaited call.
 2. Concurrent, for information: 32 threads doing facade puts against
    ``asyncio.gather`` with 32 awaited puts in flight.
 
@@ -358,11 +359,10 @@ def _report(sizes: Sizes, results: dict[str, Any]) -> Report:
     report.notes = [
         "All roots are fresh folders under a temporary directory in /dev/shm, removed "
         "afterwards; on tmpfs fsync costs almost nothing.",
-        "An awaited call hops from the event loop to the store's worker thread and back; a "
-        "facade call adds a hop from the calling thread to the facade's event-loop thread "
-        "(shared by every facade in the process) and back: that hop is what is measured.",
-        "Both event loops are the default asyncio loop (the facade's is an anyio blocking "
-        "portal on the asyncio backend).",
+        "An awaited call hops from the event loop to the store's worker thread and back. "
+        "A facade call on the local store is driven in the calling thread, which blocks on "
+        "the same worker (artifactstore._worker.drive): also one hop each way. (Stores "
+        "that need an event loop, S3, go through the facade's loop thread instead.)",
         f"nproc={len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}: "
         "every thread hop is a wake-up of another thread; with few CPUs, and with other "
         "processes running, these figures move with the machine's load.",
