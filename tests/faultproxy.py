@@ -48,12 +48,11 @@ class FaultProxy:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
+        self._server = self._loop.run_until_complete(
             asyncio.start_server(self._handle, "127.0.0.1", self.port)
         )
         self._ready.set()
         self._loop.run_forever()
-        server.close()
 
     def _choose(self) -> str:
         kinds = list(self.weights)
@@ -90,5 +89,16 @@ class FaultProxy:
             writer.close()
 
     def stop(self) -> None:
+        """Close the listener, cancel every connection's task, then stop the loop."""
+
+        async def shutdown() -> None:
+            self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
