@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .factory import dataroom_root
+from .factory import get_artifact_store as _async_store
 from .keys import build_key, normalize_key
 from .metadata import ArtifactMetadata
 from .sync import SyncArtifactStore, get_sync_artifact_store
@@ -140,10 +141,8 @@ async def astore_action_artifact(
     ctx: Any, filename: str, content: bytes | str, mime_type: str | None = None
 ) -> ArtifactMetadata:
     """``store_action_artifact`` for async code: awaits the async store directly."""
-    from .factory import get_artifact_store as get_async_store
-
     key = get_action_storage_key(ctx, filename)
-    return await get_async_store().put(key, _content(content), mime_type=mime_type)
+    return await _async_store().put(key, _content(content), mime_type=mime_type)
 
 
 async def astore_deal_artifact(
@@ -155,14 +154,10 @@ async def astore_deal_artifact(
     mime_type: str | None = None,
 ) -> ArtifactMetadata:
     """``store_deal_artifact`` for async code."""
-    from .factory import get_artifact_store as get_async_store
-
     key = build_key(deal_id, category, filename, subcategory)
-    return await get_async_store().put(key, _content(content), mime_type=mime_type)
+    return await _async_store().put(key, _content(content), mime_type=mime_type)
 
 
 async def aget_artifact(key: str) -> bytes:
     """``get_artifact`` for async code."""
-    from .factory import get_artifact_store as get_async_store
-
-    return await get_async_store().get(key)
+    return await _async_store().get(key)
