@@ -228,13 +228,15 @@ class BatchWorker:
             raise
 
     def submit(self, fn: Callable[..., object], *args: Any) -> None:
-        """Queue ``fn(*args)`` without waiting for it (clean-up work); errors are logged."""
-        if self._closed:
-            return
+        """Queue ``fn(*args)`` without waiting for it (clean-up work); errors are logged.
+
+        Once the worker is closed, clean-up still happens: here, at once (a stream
+        dropped after its store was closed must still close its file).
+        """
         try:
             self._enqueue(_Job(fn, args, None, None))
         except RuntimeError:
-            pass
+            self._run_quietly(fn, *args)
 
     def mark_needs_flush(self) -> None:
         """Called from inside a job: its success depends on ``on_batch_end`` succeeding."""

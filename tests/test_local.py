@@ -423,3 +423,18 @@ async def test_what_durable_means(
     assert ours.index(f"{root}/DEAL-1/emails") > min(
         i for i, p in enumerate(ours) if p.endswith(".tmp")
     )
+
+
+async def test_a_stream_dropped_after_its_store_closed_still_closes(tmp_path: Path) -> None:
+    store = LocalFilesystemArtifactStore(tmp_path / "R")
+    await store.put("D/x.bin", b"x" * 100_000)
+    await store.exists("warm")
+    before = open_fds()
+    stream = store.stream("D/x.bin", chunk_size=1000)
+    await stream.__anext__()
+    assert open_fds() == before + 1
+    await store.aclose()
+    del stream
+    gc.collect()
+    await asyncio.sleep(0.05)
+    assert open_fds() <= before - 3  # the file, and the index's three files, are closed
