@@ -16,6 +16,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from artifactstore import (
     ArtifactNotFoundError,
     ArtifactStore,
@@ -102,6 +104,7 @@ async def check_whole(store: ArtifactStore) -> None:
         assert (await store.get_metadata(key)).sha256 == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.timeout(600)
 async def test_cancellation_local(tmp_path: Path) -> None:
     async with LocalFilesystemArtifactStore(tmp_path / "DataRoom") as store:
         await store.put("warm", b"")  # the index's files are open from here on
@@ -121,6 +124,7 @@ async def test_cancellation_local(tmp_path: Path) -> None:
     assert outcome["cancelled"] >= 100, outcome  # the test did cancel, a lot
 
 
+@pytest.mark.timeout(600)
 async def test_cancellation_s3(moto_server: MotoServer) -> None:
     bucket = f"cancel-{uuid.uuid4().hex[:12]}"
     client = boto3_client(moto_server.endpoint)

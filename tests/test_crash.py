@@ -98,6 +98,7 @@ def temporaries(root: Path) -> list[Path]:
     return [p for p in root.rglob(".artifactstore.*.tmp")]
 
 
+@pytest.mark.timeout(1800)  # 100 kills take about 90 s here; a slower machine, or soak, more
 def test_sigkill_local(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     root = tmp_path / "DataRoom"
     env = {"ARTIFACT_STORAGE_BACKEND": "local", "DATAROOM_ROOT": str(root)}
@@ -122,6 +123,7 @@ def test_sigkill_local(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     print(f"temporary files left by killed writers and removed: {seen_leftovers}")
 
 
+@pytest.mark.timeout(1800)
 def test_sigkill_s3(tmp_path: Path, moto_server: MotoServer, pytestconfig: pytest.Config) -> None:
     bucket = f"crash-{uuid.uuid4().hex[:12]}"
     client = boto3_client(moto_server.endpoint)

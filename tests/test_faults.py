@@ -40,6 +40,7 @@ def faulty_store(endpoint: str, bucket: str) -> S3ArtifactStore:
     )
 
 
+@pytest.mark.timeout(1800)  # retries with back-off: about 60 s here, soak far more
 async def test_dropped_stalled_and_failing_connections(
     moto_server: MotoServer, pytestconfig: pytest.Config
 ) -> None:
