@@ -19,7 +19,12 @@ from .errors import (
     StorageConfigError,
     StoragePermissionError,
 )
-from .factory import create_artifact_store, get_artifact_store, reset_artifact_store
+from .factory import (
+    create_artifact_store,
+    get_artifact_store,
+    reset_artifact_store,
+    store_from_url,
+)
 from .keys import (
     CATEGORY_DOCUMENTS,
     CATEGORY_EMAILS,
@@ -84,4 +89,5 @@ __all__ = [
     "get_sync_artifact_store",
     "normalize_key",
     "reset_artifact_store",
+    "store_from_url",
 ]

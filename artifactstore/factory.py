@@ -34,11 +34,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .errors import StorageConfigError
+from .errors import InvalidKeyError, StorageConfigError
 from .protocol import ArtifactStore
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "dataroom_root",
     "get_artifact_store",
     "reset_artifact_store",
+    "store_from_url",
     "store_options_from_env",
 ]
 
@@ -183,6 +186,141 @@ def create_artifact_store(backend: str | None = None, **options: Any) -> Artifac
         ) from exc
     store: ArtifactStore = getattr(module, class_name)(**options)
     return store
+
+
+# S3 options a URL may carry, and how to read each from its text. Credentials are
+# deliberately absent: they come from the standard AWS chain, never from a URL.
+_S3_URL_INT = {"max_pool_connections", "max_attempts", "part_size", "parts_in_flight",
+               "multipart_threshold", "single_copy_limit"}  # fmt: skip
+_S3_URL_FLOAT = {"connect_timeout", "read_timeout"}
+_S3_URL_BOOL = {"verify_bucket"}
+_S3_URL_STR = {"endpoint_url", "region", "profile_name", "addressing_style", "retry_mode",
+               "sse", "sse_kms_key_id"}  # fmt: skip
+_LOCAL_URL_BOOL = {"durable", "create"}
+# A URL scheme: two characters at least, so that a Windows drive (C:) stays a path.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def store_from_url(url: str, **options: Any) -> ArtifactStore:
+    """Build a store from a URL; ``options`` are passed to its constructor.
+
+    - a path (``/srv/DataRoom``, ``./dr``, ``~/DataRoom``) or ``file:///abs/path``:
+      a :class:`~artifactstore.LocalFilesystemArtifactStore` rooted there; query
+      options ``durable`` and ``create`` (``true``/``false``) may follow a ``file:`` URL;
+    - ``s3://bucket`` or ``s3://bucket/some/prefix``: an ``S3ArtifactStore`` (naming
+      ``s3://`` is the opt-in), with S3 options as query parameters, e.g.
+      ``s3://deals/prod?endpoint_url=http://127.0.0.1:9000&region=eu-west-1``.
+      Credentials never come from the URL: they come from the standard AWS chain.
+
+    Every store's ``url`` (and ``str(store)``) is such a URL. Anything else (an
+    unknown scheme, an empty bucket, an unknown or malformed option) is a
+    ``StorageConfigError`` naming the problem.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise StorageConfigError(
+            f"a store URL must be a non-empty string, not {url!r}", setting="url"
+        )
+    url = url.strip()
+    match = _SCHEME.match(url)
+    scheme = match.group(1).lower() if match else ""
+    if scheme == "s3":
+        if not url[3:].startswith("//"):
+            raise StorageConfigError(f"{url!r} is not s3://bucket/prefix", setting="url")
+        return _s3_from_url(url, options)
+    if scheme == "file":
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise StorageConfigError(
+                f"{url!r} names another host; a file: URL must be file:///absolute/path",
+                setting="url",
+            )
+        path = unquote(parts.path)
+        if not path.startswith("/"):
+            raise StorageConfigError(f"{url!r} has no absolute path", setting="url")
+        query = _query(url, parts.query, _LOCAL_URL_BOOL)
+        return create_artifact_store("local", root=path, **{**query, **options})
+    if scheme:
+        raise StorageConfigError(
+            f"unknown store URL scheme {scheme!r} in {url!r}; use a path, file:///path "
+            "or s3://bucket/prefix",
+            setting="url",
+        )
+    return create_artifact_store("local", root=os.path.abspath(os.path.expanduser(url)), **options)
+
+
+def _s3_from_url(url: str, options: dict[str, Any]) -> ArtifactStore:
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise StorageConfigError(
+            "credentials do not belong in a store URL; use the AWS chain (AWS_PROFILE, "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a role)",
+            setting="url",
+        )
+    bucket = parts.netloc
+    if not bucket:
+        raise StorageConfigError(f"{url!r} names no bucket; use s3://bucket/prefix", setting="url")
+    if not _BUCKET.fullmatch(bucket):
+        raise StorageConfigError(f"{bucket!r} in {url!r} is not a bucket name", setting="url")
+    if parts.fragment:
+        raise StorageConfigError(f"{url!r} has a fragment ('#'); remove it", setting="url")
+    query = _query(url, parts.query, _S3_URL_INT | _S3_URL_FLOAT | _S3_URL_BOOL | _S3_URL_STR)
+    prefix = unquote(parts.path).strip("/")
+    merged: dict[str, Any] = {"prefix": prefix, **query, **options}
+    try:
+        return create_artifact_store("s3", bucket=bucket, **merged)
+    except InvalidKeyError as exc:
+        raise StorageConfigError(
+            f"the prefix of {url!r} is not valid: {exc}", setting="url"
+        ) from None
+
+
+def _query(url: str, query: str, allowed: set[str]) -> dict[str, Any]:
+    """The options of a URL's query string, each converted to its type."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise StorageConfigError(f"{url!r} has a malformed query string", setting="url") from None
+    found: dict[str, Any] = {}
+    for name, text in pairs:
+        if name not in allowed:
+            raise StorageConfigError(
+                f"unknown option {name!r} in store URL {url!r}; known: "
+                f"{', '.join(sorted(allowed))}",
+                setting=name,
+            )
+        if name in found:
+            raise StorageConfigError(f"option {name!r} is given twice in {url!r}", setting=name)
+        found[name] = _convert(name, text)
+    return found
+
+
+def _convert(name: str, text: str) -> Any:
+    if name in _S3_URL_INT:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            raise StorageConfigError(f"option {name}={text!r} must be a whole number", setting=name)
+        return int(text)
+    if name in _S3_URL_FLOAT:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not value > 0 or value == float("inf"):
+            raise StorageConfigError(
+                f"option {name}={text!r} must be a positive number of seconds", setting=name
+            )
+        return value
+    if name in _S3_URL_BOOL or name in _LOCAL_URL_BOOL:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise StorageConfigError(
+            f"option {name}={text!r} is not a boolean; use true or false", setting=name
+        )
+    if not text:
+        raise StorageConfigError(f"option {name} is empty", setting=name)
+    return text
 
 
 _singleton: ArtifactStore | None = None

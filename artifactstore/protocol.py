@@ -19,7 +19,7 @@ from typing import ClassVar, Protocol
 
 from . import keys as _keys
 from ._sources import PutData, Source, as_source
-from .errors import ArtifactIntegrityError, ArtifactNotFoundError
+from .errors import ArtifactExistsError, ArtifactIntegrityError, ArtifactNotFoundError
 from .metadata import ArtifactMetadata, guess_mime_type, validate_user_metadata
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "ArtifactStore", "ArtifactStream", "Listing", "OpenedArtifact"]
@@ -200,6 +200,69 @@ class ArtifactStore(abc.ABC):
     async def _get_url(self, key: str, expires_in: int) -> str:
         """A URL to read ``key`` with."""
 
+    async def _copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """Copy ``src`` to ``dst`` (two different normalized keys) within this store.
+
+        The default streams the bytes through ``_put``, carrying mime type and user
+        metadata, and refuses a copy whose bytes did not hash to the recorded
+        SHA-256. Backends override it with a server-side or kernel copy.
+        """
+        async with self.stream(src) as stream:
+            meta = stream.metadata
+            hasher = hashlib.sha256()
+
+            async def checked() -> AsyncIterator[bytes]:
+                async for chunk in stream:
+                    hasher.update(chunk)
+                    yield chunk
+                # Raised before the put commits, so a corrupt source is never copied.
+                actual = hasher.hexdigest()
+                if meta.sha256 is not None and actual != meta.sha256:
+                    raise ArtifactIntegrityError(
+                        f"artifact {src!r} is corrupt: its bytes hash to {actual}, but "
+                        f"{meta.sha256} was recorded; it was not copied",
+                        key=src,
+                        expected=meta.sha256,
+                        actual=actual,
+                    )
+
+            return await self._put(
+                dst,
+                as_source(checked()),
+                mime_type=meta.mime_type or guess_mime_type(dst),
+                metadata=dict(meta.metadata),
+                if_not_exists=if_not_exists,
+            )
+
+    async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """Move ``src`` to ``dst``; the default copies, then deletes the source."""
+        meta = await self._copy(src, dst, if_not_exists=if_not_exists)
+        await self._delete(src)
+        return meta
+
+    async def _delete_prefix(self, prefix: str) -> int:
+        """Delete every artifact under ``prefix`` (non-empty, normalized); return how many.
+
+        The default lists, then deletes one by one; backends override it with a
+        batch operation.
+        """
+        count = 0
+        batch: list[str] = []
+        pages = self._list_dir(prefix, recursive=True)
+        try:
+            async for page in pages:
+                batch.extend(item.storage_key for item in page.artifacts)
+        finally:
+            await pages.aclose()  # type: ignore[attr-defined]
+        for key in batch:
+            if await self._delete(key):
+                count += 1
+        return count
+
+    def _url(self) -> str:
+        """The store's URL, as :func:`artifactstore.store_from_url` reads it; no secret."""
+        return f"{self.backend_name}:"
+
     def _key_from_location(self, key: str) -> str | None:
         """Map a backend-specific spelling (a ``storage_uri``, an absolute path) to a key.
 
@@ -321,6 +384,54 @@ class ArtifactStore(abc.ABC):
         """Delete the artifact; return ``True`` if there was one."""
         return await self._delete(self.normalize_key(key))
 
+    async def copy(
+        self, src_key: str, dst_key: str, *, if_not_exists: bool = False
+    ) -> ArtifactMetadata:
+        """Copy an artifact to another key of this store; return the copy's metadata.
+
+        Bytes, SHA-256, mime type and user metadata are carried over; the copy is
+        atomic (readers of ``dst_key`` see the old artifact or the new one). On S3 it
+        is a server-side copy (no byte passes through this process). With
+        ``if_not_exists=True`` it fails with ``ArtifactExistsError`` when ``dst_key``
+        exists. Raises ``ArtifactNotFoundError`` when ``src_key`` does not; copying
+        an artifact onto itself changes nothing and returns its metadata.
+        """
+        src, dst = self.normalize_key(src_key), self.normalize_key(dst_key)
+        if src == dst:
+            return await self._same_key(src, if_not_exists)
+        return await self._copy(src, dst, if_not_exists=bool(if_not_exists))
+
+    async def move(
+        self, src_key: str, dst_key: str, *, if_not_exists: bool = False
+    ) -> ArtifactMetadata:
+        """Move an artifact to another key of this store; return its metadata there.
+
+        Local: an atomic rename. S3: a server-side copy, then a delete of the source
+        (S3 has no rename). Otherwise as :meth:`copy`.
+        """
+        src, dst = self.normalize_key(src_key), self.normalize_key(dst_key)
+        if src == dst:
+            return await self._same_key(src, if_not_exists)
+        return await self._move(src, dst, if_not_exists=bool(if_not_exists))
+
+    async def _same_key(self, key: str, if_not_exists: bool) -> ArtifactMetadata:
+        meta = await self._head(key)  # ArtifactNotFoundError if there is nothing
+        if if_not_exists:
+            raise ArtifactExistsError(f"artifact {key!r} already exists", key=key)
+        return meta
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every artifact under ``prefix``; return how many were deleted.
+
+        ``prefix`` matches whole segments, as in :meth:`list` (``DEAL-1`` never
+        touches ``DEAL-10/...``). An empty prefix is refused (``ValueError``): delete
+        a whole store's artifacts by naming each top-level folder.
+        """
+        normalized = _keys.normalize_prefix(prefix)
+        if not normalized:
+            raise ValueError("delete_prefix needs a non-empty prefix; '' would delete everything")
+        return await self._delete_prefix(normalized)
+
     async def exists(self, key: str) -> bool:
         """Return whether an artifact is stored at ``key``."""
         try:
@@ -371,6 +482,20 @@ class ArtifactStore(abc.ABC):
                     yield folder
         finally:
             await pages.aclose()  # type: ignore[attr-defined]
+
+    @property
+    def url(self) -> str:
+        """The store's URL (``file:///...``, ``s3://bucket/prefix?...``), never a secret.
+
+        :func:`artifactstore.store_from_url` builds an equivalent store from it.
+        """
+        return self._url()
+
+    def __str__(self) -> str:
+        return self._url()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._url()!r})"
 
     async def __aenter__(self) -> ArtifactStore:
         return self

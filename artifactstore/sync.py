@@ -311,6 +311,36 @@ class SyncArtifactStore:
         """Delete the artifact; return ``True`` if there was one."""
         return self._call(self._store.delete, key)
 
+    def copy(self, src_key: str, dst_key: str, *, if_not_exists: bool = False) -> ArtifactMetadata:
+        """Copy an artifact within the store (see ``ArtifactStore.copy``)."""
+        store = self._store
+
+        async def copy() -> ArtifactMetadata:
+            return await store.copy(src_key, dst_key, if_not_exists=if_not_exists)
+
+        return self._call(copy)
+
+    def move(self, src_key: str, dst_key: str, *, if_not_exists: bool = False) -> ArtifactMetadata:
+        """Move an artifact within the store (see ``ArtifactStore.move``)."""
+        store = self._store
+
+        async def move() -> ArtifactMetadata:
+            return await store.move(src_key, dst_key, if_not_exists=if_not_exists)
+
+        return self._call(move)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every artifact under ``prefix``; return how many."""
+        return self._call(self._store.delete_prefix, prefix)
+
+    @property
+    def url(self) -> str:
+        """The store's URL (no secret); ``str()`` of the facade is the same."""
+        return self._store.url
+
+    def __str__(self) -> str:
+        return self._store.url
+
     def exists(self, key: str) -> bool:
         """Return whether an artifact is stored at ``key``."""
         return self._call(self._store.exists, key)

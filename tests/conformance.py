@@ -514,3 +514,130 @@ async def same_key_concurrent_writers(store: ArtifactStore, scratch: Path) -> No
     data = await store.get("RACE/one.bin", verify=True)
     assert data in payloads
     assert (await store.get_metadata("RACE/one.bin")).sha256 == sha(data)
+
+
+# ------------------------------------------------------- copy / move / delete_prefix
+
+
+async def put_sample(store: ArtifactStore, key: str, data: bytes) -> ArtifactMetadata:
+    return await store.put(
+        key, data, mime_type="application/x-deal", metadata={"source": "banker", "note": "ünï"}
+    )
+
+
+def assert_copy_of(meta: ArtifactMetadata, key: str, data: bytes) -> None:
+    assert meta.storage_key == key
+    assert meta.sha256 == sha(data)
+    assert meta.size_bytes == len(data)
+    assert meta.mime_type == "application/x-deal"
+    assert dict(meta.metadata) == {"source": "banker", "note": "ünï"}
+
+
+@check
+async def copy_carries_bytes_and_metadata(store: ArtifactStore, scratch: Path) -> None:
+    small, large = os.urandom(3000), os.urandom(3 * MiB + 17)
+    for src, dst, data in [
+        ("DEAL-1/emails/a.eml", "DEAL-2/emails/a-copy.eml", small),
+        ("DEAL-1/documents/cim/big.bin", "ARCHIVE/DEAL-1/big.bin", large),
+    ]:
+        await put_sample(store, src, data)
+        copied = await store.copy(src, dst)
+        assert_copy_of(copied, dst, data)
+        assert_meta(copied, store, dst, data)
+        assert_copy_of(await store.get_metadata(dst), dst, data)
+        assert await store.get(dst, verify=True) == data
+        assert await store.get(src, verify=True) == data  # the source is untouched
+    # Onto an existing artifact: replaced, as a put would.
+    copied = await store.copy("DEAL-1/emails/a.eml", "ARCHIVE/DEAL-1/big.bin")
+    assert_copy_of(copied, "ARCHIVE/DEAL-1/big.bin", small)
+    assert await store.get("ARCHIVE/DEAL-1/big.bin") == small
+    # Keys are normalized like every other key; a store's own URI names its artifact.
+    uri = (await store.get_metadata("DEAL-1/emails/a.eml")).storage_uri
+    assert (await store.copy(uri, "DEAL-3//x.eml")).storage_key == "DEAL-3/x.eml"
+    assert await keys_of(store) == sorted(
+        [
+            "ARCHIVE/DEAL-1/big.bin",
+            "DEAL-1/documents/cim/big.bin",
+            "DEAL-1/emails/a.eml",
+            "DEAL-2/emails/a-copy.eml",
+            "DEAL-3/x.eml",
+        ]
+    )
+
+
+@check
+async def copy_refusals_change_nothing(store: ArtifactStore, scratch: Path) -> None:
+    await put_sample(store, "DEAL-1/a.txt", b"first")
+    await put_sample(store, "DEAL-1/b.txt", b"second")
+    with pytest.raises(ArtifactNotFoundError):
+        await store.copy("DEAL-1/none.txt", "DEAL-1/c.txt")
+    assert not await store.exists("DEAL-1/c.txt")
+    with pytest.raises(ArtifactExistsError):
+        await store.copy("DEAL-1/a.txt", "DEAL-1/b.txt", if_not_exists=True)
+    assert await store.get("DEAL-1/b.txt") == b"second"
+    created = await store.copy("DEAL-1/a.txt", "DEAL-1/c.txt", if_not_exists=True)
+    assert created.sha256 == sha(b"first")
+    for bad in ["../escape.txt", "DEAL-1/../../x", "/etc/passwd", ""]:
+        with pytest.raises(InvalidKeyError):
+            await store.copy("DEAL-1/a.txt", bad)
+        with pytest.raises(InvalidKeyError):
+            await store.move("DEAL-1/a.txt", bad)
+    # Onto itself: nothing to do, unless it must not exist.
+    same = await store.copy("DEAL-1/a.txt", "DEAL-1//a.txt")
+    assert same.sha256 == sha(b"first")
+    with pytest.raises(ArtifactExistsError):
+        await store.copy("DEAL-1/a.txt", "DEAL-1/a.txt", if_not_exists=True)
+    with pytest.raises(ArtifactNotFoundError):
+        await store.copy("DEAL-1/none.txt", "DEAL-1/none.txt")
+    assert await keys_of(store) == ["DEAL-1/a.txt", "DEAL-1/b.txt", "DEAL-1/c.txt"]
+    assert await store.get("DEAL-1/a.txt", verify=True) == b"first"
+
+
+@check
+async def move_renames(store: ArtifactStore, scratch: Path) -> None:
+    data = os.urandom(5000)
+    await put_sample(store, "INBOX/msg.eml", data)
+    moved = await store.move("INBOX/msg.eml", "DEAL-9/emails/msg.eml")
+    assert_copy_of(moved, "DEAL-9/emails/msg.eml", data)
+    assert not await store.exists("INBOX/msg.eml")
+    assert_copy_of(await store.get_metadata("DEAL-9/emails/msg.eml"), "DEAL-9/emails/msg.eml", data)
+    assert await store.get("DEAL-9/emails/msg.eml", verify=True) == data
+    with pytest.raises(ArtifactNotFoundError):
+        await store.move("INBOX/msg.eml", "DEAL-9/emails/again.eml")
+    assert not await store.exists("DEAL-9/emails/again.eml")
+    # if_not_exists: both stay as they were.
+    await put_sample(store, "INBOX/other.eml", b"other")
+    with pytest.raises(ArtifactExistsError):
+        await store.move("INBOX/other.eml", "DEAL-9/emails/msg.eml", if_not_exists=True)
+    assert await store.get("INBOX/other.eml") == b"other"
+    assert await store.get("DEAL-9/emails/msg.eml") == data
+    # Without it, the destination is replaced.
+    replaced = await store.move("INBOX/other.eml", "DEAL-9/emails/msg.eml")
+    assert replaced.sha256 == sha(b"other")
+    assert await keys_of(store) == ["DEAL-9/emails/msg.eml"]
+    assert await store.get("DEAL-9/emails/msg.eml", verify=True) == b"other"
+
+
+@check
+async def delete_prefix_matches_whole_segments(store: ArtifactStore, scratch: Path) -> None:
+    keys = [f"DEAL-1/emails/{i:03d}.eml" for i in range(25)]
+    keys += ["DEAL-1/documents/cim/cim.pdf", "DEAL-1/x.txt"]
+    keep = ["DEAL-10/emails/a.eml", "DEAL-1x/a.txt", "DEAL-2/DEAL-1/a.txt", "DEAL-0.txt"]
+    await asyncio.gather(*(store.put(k, k.encode()) for k in keys + keep))
+    assert await store.delete_prefix("DEAL-1/emails") == 25
+    assert await keys_of(store, "DEAL-1") == ["DEAL-1/documents/cim/cim.pdf", "DEAL-1/x.txt"]
+    assert await store.delete_prefix("DEAL-1/") == 2
+    assert await store.delete_prefix("DEAL-1") == 0
+    assert await store.delete_prefix("NOTHING/here") == 0
+    assert await store.delete_prefix("DEAL-0.txt") == 0  # an artifact is not a prefix
+    assert await keys_of(store) == sorted(keep)
+    assert [p async for p in store.list_prefixes()] == ["DEAL-10", "DEAL-1x", "DEAL-2"]
+    for key in keep:
+        assert await store.get(key) == key.encode()
+    for bad in ["", "/", "../x", "DEAL-1/../.."]:
+        with pytest.raises(ValueError):
+            await store.delete_prefix(bad)
+    assert await keys_of(store) == sorted(keep)
+    # The keys are free again.
+    await store.put("DEAL-1/emails/000.eml", b"new")
+    assert await store.get("DEAL-1/emails/000.eml", verify=True) == b"new"
