@@ -339,7 +339,9 @@ async def test_the_blocking_detector_can_fail(
 
 def test_repr_names_the_root(tmp_path: Path) -> None:
     s = LocalFilesystemArtifactStore(tmp_path / "R", durable=False)
-    assert repr(s) == f"LocalFilesystemArtifactStore(root={str(tmp_path / 'R')!r}, durable=False)"
+    uri = (tmp_path / "R").resolve().as_uri()
+    assert repr(s) == f"LocalFilesystemArtifactStore('{uri}?durable=false')"
+    assert str(LocalFilesystemArtifactStore(tmp_path / "R")) == uri
 
 
 async def test_index_files_keep_the_file_mode(tmp_path: Path) -> None:

@@ -407,9 +407,17 @@ class LocalFS:
         return len(chunk)
 
     def commit(
-        self, upload: Upload, mime: str, meta: dict[str, str], if_not_exists: bool
+        self,
+        upload: Upload,
+        mime: str,
+        meta: dict[str, str],
+        if_not_exists: bool,
+        sha256: str | None = None,
     ) -> ArtifactMetadata:
-        """fsync, then rename (or link, for ``if_not_exists``) the temporary file into place."""
+        """fsync, then rename (or link, for ``if_not_exists``) the temporary file into place.
+
+        ``sha256``: the bytes' hash when known otherwise (a copy); else the upload's.
+        """
         key, tmp = upload.key, upload.tmp
         assert tmp is not None
         try:
@@ -425,7 +433,8 @@ class LocalFS:
         if if_not_exists:
             self._link_into_place(key, tmp, upload.path)
         self._dirty_dirs.add(os.path.dirname(upload.path))
-        sha256 = upload.hasher.hexdigest()
+        if sha256 is None:
+            sha256 = upload.hasher.hexdigest()
         self.record(key, st, sha256, mime, meta)
         return self._metadata(key, st, sha256, mime, meta)
 

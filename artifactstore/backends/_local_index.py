@@ -153,6 +153,23 @@ class LocalIndex:
                 result[key] = staged
         return result
 
+    def keys_under(self, prefix: str) -> list[str]:
+        """Committed keys under the folder ``prefix`` with nothing staged; ``[]`` if unreadable."""
+        # Keys under "p/" are exactly those in ["p/", "p0"): "0" follows "/" in code points.
+        try:
+            found = (
+                self._connection()
+                .execute(
+                    "SELECT key FROM artifacts WHERE key >= ? AND key < ?",
+                    (prefix + "/", prefix + "0"),
+                )
+                .fetchall()
+            )
+        except (sqlite3.Error, OSError):
+            log.warning("artifactstore: the DataRoom index could not be read", exc_info=True)
+            return []
+        return [key for (key,) in found if key not in self._staged]
+
     def stage(self, key: str, row: IndexRow) -> None:
         """Record ``row`` for ``key`` at the next flush."""
         self._staged[key] = row

@@ -21,7 +21,7 @@ from ..metadata import ArtifactMetadata
 if TYPE_CHECKING:
     from ._local_fs import LocalFS
 
-__all__ = ["scan", "sweep_quietly", "sweep_temporaries"]
+__all__ = ["is_key", "scan", "sweep_quietly", "sweep_temporaries"]
 
 log = logging.getLogger("artifactstore")
 
@@ -104,7 +104,7 @@ def scan(fs: LocalFS, folder: str, with_folders: bool) -> list[tuple[str, Artifa
     for entry in entries:
         name = entry.name
         key = f"{folder}/{name}" if folder else name
-        if not _is_key(key):  # also skips our own (reserved) names
+        if not is_key(key):  # also skips our own (reserved) names
             continue
         try:
             if entry.is_symlink():
@@ -140,7 +140,8 @@ def _holds_artifacts(fs: LocalFS, folder: str) -> bool:
     return False
 
 
-def _is_key(key: str) -> bool:
+def is_key(key: str) -> bool:
+    """Whether ``key`` is the normalized spelling of a key (not reserved, not odd)."""
     try:
         return normalize_key(key) == key
     except InvalidKeyError:

@@ -29,7 +29,13 @@ from ..errors import (
     StoragePermissionError,
 )
 
-__all__ = ["error_code", "map_errors"]
+__all__ = [
+    "SourceChanged",
+    "conditional_conflict",
+    "error_code",
+    "map_errors",
+    "precondition_failed",
+]
 
 _DENIED = {
     "AccessDenied",
@@ -40,6 +46,30 @@ _DENIED = {
     "AllAccessDisabled",
     "AccountProblem",
 }
+
+
+class SourceChanged(Exception):
+    """A copy's source no longer had the ETag it was read with: look at it again.
+
+    Raised by the copy helpers when ``CopySourceIfMatch`` fails, and for S3's 409
+    ``ConditionalRequestConflict`` (a conditional write raced another one, which S3
+    says to retry). Never escapes the public API: the backend re-reads the source
+    and retries, or raises a ``StorageBackendError``.
+    """
+
+
+def precondition_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the ``ClientError`` it wraps) is S3's 412 Precondition Failed."""
+    cause = exc if isinstance(exc, ClientError) else exc.__cause__
+    if not isinstance(cause, ClientError):
+        return False
+    code, status = error_code(cause)
+    return code == "PreconditionFailed" or status == 412
+
+
+def conditional_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is S3's 409 ``ConditionalRequestConflict`` (retry the write)."""
+    return isinstance(exc, ClientError) and error_code(exc)[0] == "ConditionalRequestConflict"
 
 
 # Operations whose 412 means "If-None-Match: * failed": the key exists.

@@ -20,11 +20,21 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import anyio
+from botocore.exceptions import ClientError
+
+from ._s3_errors import SourceChanged, conditional_conflict, precondition_failed
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["hash_update", "multipart_upload", "stamp_metadata"]
+__all__ = [
+    "copy_part_size",
+    "hash_update",
+    "multipart_copy",
+    "multipart_upload",
+    "server_copy",
+    "stamp_metadata",
+]
 
 log = logging.getLogger("artifactstore")
 
@@ -132,7 +142,7 @@ async def multipart_upload(
         single = _unwrap(exc)
         if single is exc:
             raise
-        raise single from None
+        raise single from single.__cause__  # the group's context is noise
     return completed, hasher.hexdigest() if hash_parts else None, size
 
 
@@ -146,7 +156,157 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 #: CopyObject copies at most 5 GiB; bigger objects are copied part by part.
 MAX_SINGLE_COPY = 5 * 1024**3
-COPY_PART = 1024**3
+
+
+def copy_part_size(size: int, part_size: int) -> int:
+    """Parts of ``part_size`` bytes, or larger if ``size`` would need over 10,000 of them."""
+    return max(part_size, -(-size // MAX_PARTS))
+
+
+async def multipart_copy(
+    client: Any,
+    *,
+    bucket: str,
+    source_key: str,
+    key: str,
+    etag: str,
+    size: int,
+    part_size: int,
+    create_args: dict[str, Any],
+    parts_in_flight: int,
+    if_not_exists: bool,
+    errors: Callable[[str], AbstractContextManager[None]],
+) -> dict[str, Any]:
+    """Copy the object ``source_key`` (the version ``etag`` names) to ``key``, server-side.
+
+    One UploadPartCopy per range of ``copy_part_size`` bytes, ``parts_in_flight`` at
+    once, each conditional on ``etag``: ``SourceChanged`` when the source was
+    replaced meanwhile. ``create_args`` (mime type, metadata, encryption) become the
+    new object's. With ``if_not_exists`` the completion carries ``If-None-Match: *``,
+    so ``ArtifactExistsError`` (through ``errors``) when ``key`` exists: atomic, as
+    for uploads. Any failure or cancellation aborts the upload (shielded).
+    Returns the CompleteMultipartUpload response.
+    """
+    with errors("starting a copy to"):
+        created = await client.create_multipart_upload(Bucket=bucket, Key=key, **create_args)
+    upload_id = created["UploadId"]
+    step = copy_part_size(size, part_size)
+    ranges = [(first, min(first + step, size) - 1) for first in range(0, size, step)]
+    done: dict[int, str] = {}
+    slots = anyio.Semaphore(parts_in_flight)
+
+    async def copy_part(number: int, first: int, last: int) -> None:
+        try:
+            extra = {"CopySourceRange": f"bytes={first}-{last}"} if size else {}
+            with errors("copying a part to"):
+                try:
+                    answer = await client.upload_part_copy(
+                        Bucket=bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        CopySource={"Bucket": bucket, "Key": source_key},
+                        CopySourceIfMatch=etag,
+                        **extra,
+                    )
+                except ClientError as exc:
+                    if precondition_failed(exc):
+                        raise SourceChanged(source_key) from exc
+                    raise
+            done[number] = answer["CopyPartResult"]["ETag"]
+        finally:
+            slots.release()
+
+    try:
+        async with anyio.create_task_group() as group:
+            for number, (first, last) in enumerate(ranges or [(0, -1)], start=1):
+                await slots.acquire()  # at most parts_in_flight tasks exist at once
+                group.start_soon(copy_part, number, first, last)
+        extra = {"IfNoneMatch": "*"} if if_not_exists else {}
+        with errors("completing the upload of"):
+            try:
+                completed: dict[str, Any] = await client.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]
+                    },
+                    **extra,
+                )
+            except ClientError as exc:
+                if conditional_conflict(exc):
+                    raise SourceChanged(source_key) from exc
+                raise
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            try:
+                await client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            except Exception:
+                log.warning(
+                    "artifactstore: could not abort the multipart copy to %r; the bucket's "
+                    "AbortIncompleteMultipartUpload lifecycle rule will remove it",
+                    key,
+                    exc_info=True,
+                )
+        single = _unwrap(exc)
+        if single is exc:
+            raise
+        raise single from single.__cause__  # the group's context is noise
+    return completed
+
+
+async def server_copy(
+    client: Any,
+    *,
+    bucket: str,
+    source_key: str,
+    key: str,
+    etag: str,
+    size: int,
+    args: dict[str, Any],
+    errors: Callable[[str], AbstractContextManager[None]],
+    single_copy_limit: int = MAX_SINGLE_COPY,
+    part_size: int = 8 * 1024 * 1024,
+    parts_in_flight: int = 4,
+    if_not_exists: bool = False,
+) -> None:
+    """Copy ``source_key`` (version ``etag``) to ``key`` with new headers ``args``.
+
+    One CopyObject (``MetadataDirective=REPLACE``) up to ``single_copy_limit``
+    bytes, a :func:`multipart_copy` above it, and always with ``if_not_exists``
+    (see ``S3ArtifactStore._copy`` for why). Raises ``SourceChanged`` when the
+    source is no longer that version.
+    """
+    if if_not_exists or size > single_copy_limit:
+        await multipart_copy(
+            client,
+            bucket=bucket,
+            source_key=source_key,
+            key=key,
+            etag=etag,
+            size=size,
+            part_size=part_size,
+            create_args=args,
+            parts_in_flight=parts_in_flight,
+            if_not_exists=if_not_exists,
+            errors=errors,
+        )
+        return
+    with errors("copying to"):
+        try:
+            await client.copy_object(
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": bucket, "Key": source_key},
+                CopySourceIfMatch=etag,
+                MetadataDirective="REPLACE",
+                **args,
+            )
+        except ClientError as exc:
+            if precondition_failed(exc):
+                raise SourceChanged(source_key) from exc
+            raise
 
 
 async def stamp_metadata(
@@ -159,60 +319,30 @@ async def stamp_metadata(
     args: dict[str, Any],
     errors: Callable[[str], AbstractContextManager[None]],
     single_copy_limit: int = MAX_SINGLE_COPY,
+    part_size: int = 8 * 1024 * 1024,
+    parts_in_flight: int = 4,
 ) -> bool:
     """Replace an object's metadata (``args``) by copying the object onto itself.
 
     Only if it is still the version ``etag`` names (another writer's object is never
-    stamped): returns ``False`` when it was replaced meanwhile. Objects over 5 GiB
-    are copied part by part (UploadPartCopy), the copy aborted on any failure.
+    stamped): returns ``False`` when it was replaced meanwhile. Objects over
+    ``single_copy_limit`` are copied part by part (UploadPartCopy), the copy aborted
+    on any failure.
     """
-    source = {"Bucket": bucket, "Key": key}
     try:
-        if size <= single_copy_limit:
-            with errors("recording the SHA-256 of"):
-                await client.copy_object(
-                    Bucket=bucket,
-                    Key=key,
-                    CopySource=source,
-                    CopySourceIfMatch=etag,
-                    MetadataDirective="REPLACE",
-                    **args,
-                )
-            return True
-        with errors("recording the SHA-256 of"):
-            created = await client.create_multipart_upload(Bucket=bucket, Key=key, **args)
-        upload_id = created["UploadId"]
-        try:
-            parts = []
-            for number, first in enumerate(range(0, size, COPY_PART), start=1):
-                last = min(first + COPY_PART, size) - 1
-                with errors("recording the SHA-256 of"):
-                    answer = await client.upload_part_copy(
-                        Bucket=bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        CopySource=source,
-                        CopySourceIfMatch=etag,
-                        CopySourceRange=f"bytes={first}-{last}",
-                    )
-                parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
-            with errors("recording the SHA-256 of"):
-                await client.complete_multipart_upload(
-                    Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-                )
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-                except Exception:
-                    log.warning("artifactstore: could not abort the copy of %r", key, exc_info=True)
-            raise
-        return True
-    except Exception as exc:
-        if getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code") in (
-            "PreconditionFailed",
-            "412",
-        ):
-            return False  # replaced by another writer since: theirs stands, unstamped by us
-        raise
+        await server_copy(
+            client,
+            bucket=bucket,
+            source_key=key,
+            key=key,
+            etag=etag,
+            size=size,
+            args=args,
+            errors=lambda doing: errors("recording the SHA-256 of"),
+            single_copy_limit=single_copy_limit,
+            part_size=part_size,
+            parts_in_flight=parts_in_flight,
+        )
+    except SourceChanged:
+        return False  # replaced by another writer since: theirs stands, unstamped by us
+    return True

@@ -15,6 +15,9 @@ Guarantees:
   store, in batches (``artifactstore._worker``), which is what makes small puts and
   gets fast.
 * Keys never reach outside the root, and symlinks leading out of it are refused.
+* ``copy`` is staged and committed like a put, its bytes moved by the kernel
+  (reflink or ``copy_file_range``); ``move`` is a rename, its index row following
+  the file; ``delete_prefix`` unlinks a thousand files per worker job.
 * New files get ``file_mode`` (0o640) and folders ``dir_mode`` (0o750), whatever
   the process umask: deal documents are confidential.
 * Files written by other means (legacy code) are artifacts too; their SHA-256 is
@@ -26,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import PurePosixPath
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -39,6 +43,21 @@ from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, Listing
 from ..signing import check_link_settings, signed_url
 from ._local_fs import SMALL_FILE, LocalFS, Reader, Upload
 from ._local_listing import scan, sweep_temporaries
+from ._local_manage import (
+    COPY_CHUNK,
+    DELETE_BATCH,
+    Copy,
+    CopySlot,
+    abort_copy,
+    begin_copy,
+    commit_copy,
+    copy_more,
+    delete_keys,
+    hash_copy,
+    move,
+    plan_prefix,
+    remove_folders,
+)
 
 __all__ = ["LocalFilesystemArtifactStore"]
 
@@ -154,15 +173,18 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         """Whether puts are fsynced before they return."""
         return self._fs.durable
 
-    def __repr__(self) -> str:  # never the URL secret
-        return f"LocalFilesystemArtifactStore(root={self._fs.root!r}, durable={self._fs.durable})"
-
     async def _run(
         self, fn: Callable[..., T], *args: Any, discard: Callable[[T], object] | None = None
     ) -> T:
         if self._closed:
             raise RuntimeError("this artifact store is closed")
         return await self._worker.run(fn, *args, discard=discard)
+
+    def _url(self) -> str:
+        # The resolved root, percent-encoded as storage URIs are (never the URL secret);
+        # a non-default durability is named, so store_from_url builds the same store.
+        uri = PurePosixPath(self._fs.root).as_uri()
+        return uri if self._fs.durable else f"{uri}?durable=false"
 
     # ---------------------------------------------------------------- key spellings
 
@@ -222,6 +244,48 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             # A no-op after a commit; otherwise removes the temporary file. Queued,
             # not awaited, so it also runs when this task is being cancelled.
             self._worker.submit(fs.abort, upload)
+
+    # ---------------------------------------------------------------- management
+
+    async def _copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """A kernel copy (reflink or ``copy_file_range``) staged and committed like a put.
+
+        The source's recorded SHA-256 is carried only if the source did not change
+        during the copy; otherwise the copied bytes are hashed. A chunk per job.
+        """
+        fs = self._fs
+        slot = CopySlot()
+        try:
+            copy: Copy = await self._run(begin_copy, fs, slot, src, dst, if_not_exists)
+            while await self._run(copy_more, fs, copy, COPY_CHUNK):
+                pass
+            if copy.sha256 is None:  # a legacy file, or changed under us: hash the copy
+                offset = 0
+                while n := await self._run(hash_copy, fs, copy, offset, COPY_CHUNK):
+                    offset += n
+            return await self._run(commit_copy, fs, copy, if_not_exists)
+        finally:
+            # A no-op after the commit; otherwise removes the temporary file. Queued,
+            # not awaited, so it also runs when this task is being cancelled.
+            self._worker.submit(abort_copy, fs, slot)
+
+    async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """An atomic rename (link then unlink with ``if_not_exists``); the index row follows."""
+        renamed, meta = await self._run(move, self._fs, src, dst, if_not_exists)
+        if not renamed:  # a symlink: copy what it leads to, then remove the link
+            return await super()._move(src, dst, if_not_exists=if_not_exists)
+        if meta is None:  # the index knew nothing current: hash it at its new place
+            return await self._head(dst)
+        return meta
+
+    async def _delete_prefix(self, prefix: str) -> int:
+        """Unlink every artifact under ``prefix`` (a thousand per job), then empty folders."""
+        plan = await self._run(plan_prefix, self._fs, prefix)
+        count = 0
+        for i in range(0, len(plan.keys), DELETE_BATCH):
+            count += await self._run(delete_keys, self._fs, plan.keys[i : i + DELETE_BATCH])
+        await self._run(remove_folders, self._fs, prefix, plan.folders)
+        return count
 
     # ------------------------------------------------------------------- reading
 

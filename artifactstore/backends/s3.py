@@ -26,13 +26,13 @@ import aiofiles
 import anyio
 from botocore.exceptions import ClientError
 
-from .. import keys as _keys
 from .._sources import AsyncIterableSource, BytesSource, PathSource, Source, rechunk
 from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
 from ..metadata import ArtifactMetadata
 from ..protocol import ArtifactStore, Listing
+from . import _s3_manage
 from ._s3_client import S3Client, S3Settings
-from ._s3_errors import error_code, map_errors
+from ._s3_errors import error_code, map_errors, precondition_failed
 from ._s3_upload import MAX_PARTS, hash_update, multipart_upload, stamp_metadata
 
 __all__ = ["S3ArtifactStore"]
@@ -92,13 +92,6 @@ class S3ArtifactStore(ArtifactStore):
         self._bucket = self._settings.bucket
         self._prefix = self._settings.prefix
 
-    def __repr__(self) -> str:
-        s = self._settings
-        return (
-            f"S3ArtifactStore(bucket={s.bucket!r}, prefix={s.prefix!r}, "
-            f"endpoint_url={s.endpoint_url!r}, region={s.region!r})"
-        )
-
     @property
     def bucket(self) -> str:
         """The bucket name."""
@@ -125,6 +118,14 @@ class S3ArtifactStore(ArtifactStore):
 
     def _extra_args(self) -> dict[str, Any]:
         return self._settings.encryption_args()
+
+    def _headers(self, mime: str, metadata: dict[str, str], sha256: str) -> dict[str, Any]:
+        """What an object is stored with: mime type, metadata and SHA-256, encryption."""
+        return {
+            "ContentType": mime,
+            "Metadata": _encode({**metadata, SHA_FIELD: sha256}),
+            **self._extra_args(),
+        }
 
     def _metadata(
         self, key: str, head: dict[str, Any], size: int | None = None
@@ -273,13 +274,11 @@ class S3ArtifactStore(ArtifactStore):
                     key=object_key,
                     etag=completed["ETag"],
                     size=size,
-                    args={
-                        "ContentType": mime,
-                        "Metadata": _encode({**metadata, SHA_FIELD: sha256}),
-                        **self._extra_args(),
-                    },
+                    args=self._headers(mime, metadata, sha256),
                     errors=lambda doing: self._errors(key, doing),
                     single_copy_limit=self._settings.single_copy_limit,
+                    part_size=self._settings.part_size,
+                    parts_in_flight=self._settings.parts_in_flight,
                 )
         return self._written(key, size, mime, metadata, sha256)
 
@@ -313,20 +312,39 @@ class S3ArtifactStore(ArtifactStore):
                 answer = await client.get_object(**args)
         return _S3Opened(self._bucket, meta, answer["Body"], answer.get("ContentLength", 0), chunk)
 
-    async def _head(self, key: str, _attempt: int = 0) -> ArtifactMetadata:
+    async def _head(self, key: str) -> ArtifactMetadata:
+        for _attempt in range(4):
+            head = await self._head_object(key)
+            meta = self._metadata(key, head)
+            if meta.sha256 is not None:
+                return meta
+            # Written by other means (or a stamp interrupted): hash the object itself.
+            sha256 = await self._hash_version(key, head["ETag"])
+            if sha256 is not None:
+                return dataclasses.replace(meta, sha256=sha256)
+        raise StorageBackendError(
+            f"{key!r} in bucket {self._bucket!r} kept being replaced while it was hashed; "
+            "try again",
+            key=key,
+        )
+
+    async def _head_object(self, key: str) -> dict[str, Any]:
+        """The raw HeadObject answer (``ArtifactNotFoundError`` if there is none)."""
         client = await self._client.get()
         with self._errors(key, "reading the metadata of"):
-            head = await client.head_object(Bucket=self._bucket, Key=self._object_key(key))
-        meta = self._metadata(key, head)
-        if meta.sha256 is not None:
-            return meta
-        # Written by other means (or a stamp interrupted): hash the object itself,
-        # this very version (IfMatch); if it is replaced meanwhile, look again.
+            head: dict[str, Any] = await client.head_object(
+                Bucket=self._bucket, Key=self._object_key(key)
+            )
+        return head
+
+    async def _hash_version(self, key: str, etag: str) -> str | None:
+        """The SHA-256 of this very version of ``key``; ``None`` if it was replaced since."""
+        client = await self._client.get()
         hasher = hashlib.sha256()
         try:
             with self._errors(key, "reading"):
                 answer = await client.get_object(
-                    Bucket=self._bucket, Key=self._object_key(key), IfMatch=head["ETag"]
+                    Bucket=self._bucket, Key=self._object_key(key), IfMatch=etag
                 )
                 body = answer["Body"]
                 try:
@@ -335,11 +353,10 @@ class S3ArtifactStore(ArtifactStore):
                 finally:
                     body.close()
         except StorageBackendError as exc:
-            cause = exc.__cause__
-            if _attempt < 3 and isinstance(cause, ClientError) and error_code(cause)[1] == 412:
-                return await self._head(key, _attempt + 1)
+            if precondition_failed(exc):
+                return None
             raise
-        return dataclasses.replace(meta, sha256=hasher.hexdigest())
+        return hasher.hexdigest()
 
     async def exists(self, key: str) -> bool:
         """Return whether an object is stored at ``key`` (one HEAD, no hashing)."""
@@ -360,6 +377,29 @@ class S3ArtifactStore(ArtifactStore):
         with self._errors(key, "deleting"):
             await client.delete_object(Bucket=self._bucket, Key=self._object_key(key))
         return True
+
+    async def _copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """A server-side copy (CopyObject, or UploadPartCopy parts); see ``_s3_manage``."""
+        return await _s3_manage.copy(self, src, dst, if_not_exists=if_not_exists)
+
+    async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """Copy server-side, then delete the source: S3 has no rename.
+
+        Not atomic as a whole: each step is, but a crash between the two leaves the
+        artifact at both keys (never at neither); moving again (without
+        ``if_not_exists``) finishes the job.
+        """
+        meta = await self._copy(src, dst, if_not_exists=if_not_exists)
+        client = await self._client.get()
+        with self._errors(src, "deleting"):
+            await client.delete_object(Bucket=self._bucket, Key=self._object_key(src))
+        return meta
+
+    async def _delete_prefix(self, prefix: str) -> int:
+        return await _s3_manage.delete_prefix(self, prefix)
+
+    def _url(self) -> str:
+        return _s3_manage.store_url(self._settings)
 
     async def _get_url(self, key: str, expires_in: int) -> str:
         client = await self._client.get()
@@ -385,7 +425,7 @@ class S3ArtifactStore(ArtifactStore):
             artifacts = []
             for item in page.get("Contents", []):
                 key = item["Key"][strip:]
-                if _is_key(key):
+                if _s3_manage.is_key(key):
                     artifacts.append(
                         ArtifactMetadata(
                             storage_backend="s3",
@@ -400,7 +440,7 @@ class S3ArtifactStore(ArtifactStore):
             folders = [
                 p["Prefix"][strip:].rstrip("/")
                 for p in page.get("CommonPrefixes", [])
-                if _is_key(p["Prefix"][strip:].rstrip("/"))
+                if _s3_manage.is_key(p["Prefix"][strip:].rstrip("/"))
             ]
             yield Listing(artifacts, folders)
             token = page.get("NextContinuationToken")
@@ -464,13 +504,6 @@ def _decode(metadata: dict[str, str]) -> dict[str, str]:
                 pass  # not one of ours: keep it as it is
         decoded[name] = value
     return decoded
-
-
-def _is_key(key: str) -> bool:
-    try:
-        return _keys.normalize_key(key) == key
-    except InvalidKeyError:
-        return False
 
 
 def _hash_file(path: str) -> tuple[str, int]:
