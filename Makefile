@@ -32,6 +32,11 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 
 demo: $(VENV)/.runtime
 	$(BIN)/python examples/demo.py --dataroom "$(DEMO_DATAROOM)"
+	@echo
+	@echo '$$ artifactstore --store $(DEMO_DATAROOM) ls -l'
+	@$(BIN)/artifactstore --store "$(DEMO_DATAROOM)" ls -l
+	@echo '$$ artifactstore --store $(DEMO_DATAROOM) verify'
+	@$(BIN)/artifactstore --store "$(DEMO_DATAROOM)" verify
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest

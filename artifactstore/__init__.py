@@ -41,6 +41,14 @@ from .keys import (
 from .metadata import ArtifactMetadata
 from .protocol import ArtifactStore, ArtifactStream
 from .sync import SyncArtifactStore, get_sync_artifact_store
+from .transfer import (
+    CheckReport,
+    TransferReport,
+    VerifyReport,
+    check_artifacts,
+    copy_artifacts,
+    verify_artifacts,
+)
 
 __version__ = "0.1.0"
 
@@ -70,6 +78,7 @@ __all__ = [
     "CATEGORY_EMAILS",
     "CATEGORY_EXTRACTED",
     "CATEGORY_GENERATED",
+    "CheckReport",
     "InvalidKeyError",
     "LocalFilesystemArtifactStore",
     "PutData",
@@ -83,11 +92,16 @@ __all__ = [
     "StorageConfigError",
     "StoragePermissionError",
     "SyncArtifactStore",
+    "TransferReport",
+    "VerifyReport",
     "build_key",
+    "check_artifacts",
+    "copy_artifacts",
     "create_artifact_store",
     "get_artifact_store",
     "get_sync_artifact_store",
     "normalize_key",
     "reset_artifact_store",
     "store_from_url",
+    "verify_artifacts",
 ]
