@@ -104,8 +104,21 @@ class RSSSampler:
 
 
 def max_rss_bytes() -> int:
-    """``getrusage`` peak RSS of this process so far, in bytes (Linux reports KiB)."""
+    """Peak RSS of this process so far, in bytes.
+
+    On Linux, ``VmHWM`` of ``/proc/self/status``: ``getrusage``'s ``ru_maxrss`` is
+    carried across fork and exec, so a benchmark child would start from its
+    parent's peak and understate its own growth.
+    """
     import resource
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
 
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib if sys.platform == "darwin" else kib * 1024

@@ -6,7 +6,9 @@ Each payload starts with a header naming its key, run and counter, and the rest
 is generated from that header, so a reader can tell exactly which put an
 artifact's content belongs to and whether it is whole. A line is appended (and
 fsynced) to JOURNAL only after ``put`` returned: the journal is the list of puts
-the store acknowledged.
+the store acknowledged. After the first acknowledged put it prints ``ready``, so the
+killer's random delay counts from there, not from a start-up whose length depends
+on the machine's load.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ async def main(journal_path: str, run: int) -> None:
         meta = await store.put(key, source)
         os.write(fd, f"{key} {run} {counter} {meta.sha256}\n".encode())
         os.fsync(fd)
+        if counter == 1:  # started up: the parent may now pick its moment to kill
+            sys.stdout.write("ready\n")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -78,9 +79,17 @@ def crash_loop(env: dict[str, str], journal: Path, times: int, make_store, after
             [sys.executable, "-m", "tests.crash_child", str(journal), str(run)],
             cwd=ROOT,
             env={**os.environ, **env},
+            stdout=subprocess.PIPE,
         )
-        time.sleep(rng.uniform(0.35, 1.2))  # startup is ~0.3 s: kill while it writes
+        assert child.stdout is not None
+        # Wait for its first acknowledged put (start-up takes 0.3 s idle, seconds under
+        # load), then kill it at a random moment while it writes the next ones.
+        ready, _, _ = select.select([child.stdout], [], [], 60)
+        assert ready, "the writer did not start within 60 s"
+        assert child.stdout.readline() == b"ready\n", "the writer died before its first put"
+        time.sleep(rng.uniform(0.0, 0.9))
         child.send_signal(signal.SIGKILL)
+        child.stdout.close()
         assert child.wait(timeout=30) == -signal.SIGKILL, "the writer died before the kill"
 
         async def verify() -> None:
