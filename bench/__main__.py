@@ -25,6 +25,7 @@ SECTIONS: dict[str, str] = {
     "local": "bench.local",
     "s3": "bench.s3",
     "sync": "bench.sync",
+    "transfer": "bench.transfer",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
