@@ -221,10 +221,16 @@ class BatchWorker:
         job = _Job(fn, args, loop, loop.create_future(), discard)
         self._enqueue(job)
         assert job.future is not None
+        future = job.future
         try:
-            return await job.future  # type: ignore[no-any-return]
+            return await future  # type: ignore[no-any-return]
         except asyncio.CancelledError:
             job.abandoned = True  # read by the worker; a plain bool store is atomic
+            # The result may have arrived just before the cancellation reached this
+            # task (set, but the task not yet resumed): nobody will use it, release it.
+            delivered = future.done() and not future.cancelled()
+            if discard is not None and delivered and future.exception() is None:
+                self.submit(discard, future.result())
             raise
 
     def submit(self, fn: Callable[..., object], *args: Any) -> None:

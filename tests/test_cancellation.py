@@ -147,3 +147,45 @@ async def test_cancellation_s3(moto_server: MotoServer) -> None:
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     print(f"s3: {outcome}")
     assert outcome["cancelled"] >= 100, outcome  # the test did cancel, a lot
+
+
+async def test_a_result_delivered_as_its_task_is_cancelled_is_discarded() -> None:
+    """The result arrives, then the cancellation, before the task resumes: discard it.
+
+    The leak behind temporary files left by cancelled puts (``begin``'s result, the
+    open temporary, was dropped). Made deterministic: two jobs are delivered in one
+    batch, and the first one's task cancels the second's before that one resumes.
+    """
+    import threading
+
+    from artifactstore._worker import BatchWorker
+
+    worker = BatchWorker("test-worker")
+    gate = threading.Event()
+    discarded: list[str] = []
+    try:
+        blocked = asyncio.ensure_future(worker.run(gate.wait))
+        await asyncio.sleep(0.05)  # the worker is inside the gate job
+        victim: asyncio.Future[str] | None = None
+
+        async def first() -> None:
+            await worker.run(lambda: "b")
+            assert victim is not None
+            victim.cancel()  # its result is set already; it has not resumed yet
+
+        canceller = asyncio.ensure_future(first())
+        await asyncio.sleep(0)
+        victim = asyncio.ensure_future(worker.run(lambda: "resource", discard=discarded.append))
+        await asyncio.sleep(0)
+        gate.set()  # both jobs are now queued: they run, and are delivered, in one batch
+        await blocked
+        await canceller
+        with pytest.raises(asyncio.CancelledError):
+            await victim
+        for _ in range(100):  # the discard runs on the worker
+            if discarded:
+                break
+            await asyncio.sleep(0.01)
+        assert discarded == ["resource"]
+    finally:
+        worker.close()
