@@ -468,3 +468,48 @@ async def test_str_and_repr_are_the_file_uri(tmp_path: Path) -> None:
         assert secret not in str(store)
         await store.put("a b", b"x")
         assert (await store.get_metadata("a b")).storage_uri == uri + "/a%20b"
+
+
+def test_delete_prefix_never_unlinks_through_a_folder_swapped_for_a_symlink(
+    tmp_path: Path,
+) -> None:
+    """A folder replaced by a symlink between the plan and the unlinks is not entered.
+
+    The jobs are called directly, outside any event loop, with the swap in between.
+    """
+    from artifactstore.backends._local_manage import delete_keys, plan_prefix
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_bytes(b"not the DataRoom's")
+    store = LocalFilesystemArtifactStore(tmp_path / "DataRoom")
+
+    async def prepare() -> None:
+        await store.put("deal/sub/x.txt", b"x")
+        await store.put("deal/y.txt", b"y")
+
+    asyncio.run(prepare())
+    try:
+        fs = store._fs
+        plan = plan_prefix(fs, "deal")
+        assert sorted(plan.keys) == ["deal/sub/x.txt", "deal/y.txt"]
+        sub = tmp_path / "DataRoom/deal/sub"
+        (sub / "x.txt").unlink()
+        sub.rmdir()
+        sub.symlink_to(outside)  # the swap, after the plan
+        assert delete_keys(fs, plan.keys) == 1
+    finally:
+        asyncio.run(store.aclose())
+    assert (outside / "x.txt").read_bytes() == b"not the DataRoom's"
+    assert not (tmp_path / "DataRoom/deal/y.txt").exists()
+
+
+async def test_delete_prefix_of_a_symlinked_folder_deletes_nothing(tmp_path: Path) -> None:
+    async with LocalFilesystemArtifactStore(tmp_path / "DataRoom") as store:
+        await store.put("real/x.txt", b"x")
+        await store.put("real/y.txt", b"y")
+        (tmp_path / "DataRoom/alias").symlink_to(tmp_path / "DataRoom/real")
+        assert await store.delete_prefix("alias") == 0
+        assert await store.get("real/x.txt") == b"x"
+        assert await store.get("real/y.txt") == b"y"
+        assert await store.delete_prefix("real") == 2

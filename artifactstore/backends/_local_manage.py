@@ -329,23 +329,66 @@ def plan_prefix(fs: LocalFS, prefix: str) -> PrefixPlan:
     return PrefixPlan(keys, folders)
 
 
+class _Folders:
+    """Descriptors of folders, each opened from the root one segment at a time.
+
+    ``O_NOFOLLOW`` on every segment: a folder swapped for a symlink after the plan
+    was made (or a symlinked folder in the prefix) is never entered, so nothing
+    outside the DataRoom can be unlinked through it.
+    """
+
+    _FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_NOFOLLOW | _O_CLOEXEC
+
+    def __init__(self, root: str) -> None:
+        self._root = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _O_CLOEXEC)
+        self._open: dict[str, int | None] = {"": self._root}
+
+    def fd(self, folder: str) -> int | None:
+        """A descriptor of ``folder`` (a key-like path, "" the root), or None if unreachable."""
+        if folder in self._open:
+            return self._open[folder]
+        parent, _, name = folder.rpartition("/")
+        parent_fd = self.fd(parent)
+        found: int | None = None
+        if parent_fd is not None:
+            try:
+                found = os.open(name, self._FLAGS, dir_fd=parent_fd)
+            except OSError:
+                found = None  # gone, not a folder, or a symlink: left alone
+        self._open[folder] = found
+        return found
+
+    def close(self) -> None:
+        for fd in self._open.values():
+            if fd is not None:
+                os.close(fd)
+        self._open.clear()
+
+
 def delete_keys(fs: LocalFS, keys: list[str]) -> int:
     """Unlink the files of ``keys`` and stage their index rows' removal; return how many."""
     count = 0
-    for key in keys:
-        path = fs.path_of(key)
-        try:
-            os.unlink(path)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            continue
-        except OSError as exc:
-            if exc.errno == errno.EPERM and os.path.isdir(path):
-                continue  # unlink() of a folder on some systems
-            fs._fail(key, exc, "deleting")
-        finally:
-            fs.index.stage_delete(key)  # dropped at flush if a file is there after all
-        fs._dirty_dirs.add(os.path.dirname(path))
-        count += 1
+    folders = _Folders(fs.root)
+    try:
+        for key in keys:
+            folder, _, name = key.rpartition("/")
+            dir_fd = folders.fd(folder)
+            if dir_fd is None:
+                continue  # its folder vanished or became a symlink since the plan
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EPERM, errno.EISDIR):
+                    continue  # unlink() of a folder on some systems
+                fs._fail(key, exc, "deleting")
+            finally:
+                fs.index.stage_delete(key)  # dropped at flush if a file is there after all
+            fs._dirty_dirs.add(os.path.dirname(fs.path_of(key)))
+            count += 1
+    finally:
+        folders.close()
     if keys:
         fs._on_staged()
     return count
@@ -353,13 +396,24 @@ def delete_keys(fs: LocalFS, keys: list[str]) -> int:
 
 def remove_folders(fs: LocalFS, prefix: str, folders: list[str]) -> None:
     """Remove the folders left empty (deepest first), and index rows of vanished files."""
-    for path in folders:
-        try:
-            os.rmdir(path)
-        except OSError:
-            continue  # not empty (a file arrived, a non-artifact name), or gone
-        fs._dirty_dirs.discard(path)  # nothing left to fsync there
-        fs._dirty_dirs.add(os.path.dirname(path))
+    handles = _Folders(fs.root) if folders else None
+    try:
+        for path in folders:
+            assert handles is not None
+            folder = path[len(fs.root) + 1 :]
+            parent, _, name = folder.rpartition("/")
+            parent_fd = handles.fd(parent)
+            if parent_fd is None or not name:
+                continue
+            try:
+                os.rmdir(name, dir_fd=parent_fd)
+            except OSError:
+                continue  # not empty (a file arrived, a non-artifact name), or gone
+            fs._dirty_dirs.discard(path)  # nothing left to fsync there
+            fs._dirty_dirs.add(os.path.dirname(path))
+    finally:
+        if handles is not None:
+            handles.close()
     stale = fs.index.keys_under(prefix)
     for key in stale:
         fs.index.stage_delete(key)  # dropped at flush for a file still in place
