@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ._progress import Progress, format_bytes
 from .errors import ArtifactNotFoundError, InvalidKeyError
-from .factory import create_artifact_store, store_from_url
+from .factory import create_artifact_store, store_from_url, store_options_from_env
 from .metadata import ArtifactMetadata
 from .protocol import ArtifactStore
 
@@ -35,6 +35,7 @@ __all__ = [
     "cmd_stat",
     "cmd_url",
     "cmd_verify",
+    "open_url",
 ]
 
 _Report = Union["TransferReport", "CheckReport", "VerifyReport"]
@@ -63,9 +64,24 @@ class Context:
             sys.stderr.flush()
 
 
-def _open_store(args: argparse.Namespace) -> ArtifactStore:
-    url = getattr(args, "store", None)
-    return store_from_url(url) if url else create_artifact_store()
+def open_url(url: str | None, *, create: bool = False) -> ArtifactStore:
+    """The store at ``url`` (None: the environment's).
+
+    A local DataRoom is created only by commands that write (``put``, the
+    destination of ``copy``): a mistyped path elsewhere is an error, not a new,
+    empty DataRoom that makes a copy or a check look successful.
+    """
+    if url is None:
+        backend, _ = store_options_from_env()
+        options: dict[str, Any] = {"create": create} if backend == "local" else {}
+        return create_artifact_store(None, **options)
+    if url.strip().lower().startswith("s3:"):
+        return store_from_url(url)
+    return store_from_url(url, create=create)
+
+
+def _open_store(args: argparse.Namespace, *, create: bool = False) -> ArtifactStore:
+    return open_url(getattr(args, "store", None) or None, create=create)
 
 
 def _out(line: str) -> None:
@@ -243,7 +259,7 @@ async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     progress = ctx.progress("dry run" if args.dry_run else "copy")
-    async with store_from_url(args.src) as src, store_from_url(args.dst) as dst:
+    async with open_url(args.src) as src, open_url(args.dst, create=True) as dst:
         try:
             report = await copy_artifacts(
                 src,
@@ -277,7 +293,7 @@ async def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     """Compare two stores by SHA-256; differences on stdout as ``outcome<TAB>key``."""
     from .transfer import check_artifacts
 
-    async with store_from_url(args.src) as src, store_from_url(args.dst) as dst:
+    async with open_url(args.src) as src, open_url(args.dst) as dst:
         report = await check_artifacts(src, dst, prefix=args.prefix)
         lines = _outcomes(
             ("missing-in-dst", report.missing_in_dst),

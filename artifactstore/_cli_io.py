@@ -197,7 +197,7 @@ async def cmd_put(ctx: Context, args: argparse.Namespace) -> int:
         data = _stdin_chunks()
     else:
         data = await anyio.to_thread.run_sync(_local_file, args.src)
-    async with _open_store(args) as store:
+    async with _open_store(args, create=True) as store:
         meta = await store.put(
             args.key,
             data,

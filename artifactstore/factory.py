@@ -38,7 +38,7 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from .errors import InvalidKeyError, StorageConfigError
 from .protocol import ArtifactStore
@@ -226,23 +226,23 @@ def store_from_url(url: str, **options: Any) -> ArtifactStore:
     scheme = match.group(1).lower() if match else ""
     if scheme == "s3":
         if not url[3:].startswith("//"):
-            raise StorageConfigError(f"{url!r} is not s3://bucket/prefix", setting="url")
+            raise StorageConfigError(f"{_shown(url)!r} is not s3://bucket/prefix", setting="url")
         return _s3_from_url(url, options)
     if scheme == "file":
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise StorageConfigError(
-                f"{url!r} names another host; a file: URL must be file:///absolute/path",
+                f"{_shown(url)!r} names another host; a file: URL must be file:///absolute/path",
                 setting="url",
             )
         path = unquote(parts.path)
         if not path.startswith("/"):
-            raise StorageConfigError(f"{url!r} has no absolute path", setting="url")
+            raise StorageConfigError(f"{_shown(url)!r} has no absolute path", setting="url")
         query = _query(url, parts.query, _LOCAL_URL_BOOL)
         return create_artifact_store("local", root=path, **{**query, **options})
     if scheme:
         raise StorageConfigError(
-            f"unknown store URL scheme {scheme!r} in {url!r}; use a path, file:///path "
+            f"unknown store URL scheme {scheme!r} in {_shown(url)!r}; use a path, file:///path "
             "or s3://bucket/prefix",
             setting="url",
         )
@@ -259,11 +259,15 @@ def _s3_from_url(url: str, options: dict[str, Any]) -> ArtifactStore:
         )
     bucket = parts.netloc
     if not bucket:
-        raise StorageConfigError(f"{url!r} names no bucket; use s3://bucket/prefix", setting="url")
+        raise StorageConfigError(
+            f"{_shown(url)!r} names no bucket; use s3://bucket/prefix", setting="url"
+        )
     if not _BUCKET.fullmatch(bucket):
-        raise StorageConfigError(f"{bucket!r} in {url!r} is not a bucket name", setting="url")
+        raise StorageConfigError(
+            f"{bucket!r} in {_shown(url)!r} is not a bucket name", setting="url"
+        )
     if parts.fragment:
-        raise StorageConfigError(f"{url!r} has a fragment ('#'); remove it", setting="url")
+        raise StorageConfigError(f"{_shown(url)!r} has a fragment ('#'); remove it", setting="url")
     query = _query(url, parts.query, _S3_URL_INT | _S3_URL_FLOAT | _S3_URL_BOOL | _S3_URL_STR)
     prefix = unquote(parts.path).strip("/")
     merged: dict[str, Any] = {"prefix": prefix, **query, **options}
@@ -271,7 +275,7 @@ def _s3_from_url(url: str, options: dict[str, Any]) -> ArtifactStore:
         return create_artifact_store("s3", bucket=bucket, **merged)
     except InvalidKeyError as exc:
         raise StorageConfigError(
-            f"the prefix of {url!r} is not valid: {exc}", setting="url"
+            f"the prefix of {_shown(url)!r} is not valid: {exc}", setting="url"
         ) from None
 
 
@@ -280,17 +284,21 @@ def _query(url: str, query: str, allowed: set[str]) -> dict[str, Any]:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
-        raise StorageConfigError(f"{url!r} has a malformed query string", setting="url") from None
+        raise StorageConfigError(
+            f"{_shown(url)!r} has a malformed query string", setting="url"
+        ) from None
     found: dict[str, Any] = {}
     for name, text in pairs:
         if name not in allowed:
             raise StorageConfigError(
-                f"unknown option {name!r} in store URL {url!r}; known: "
+                f"unknown option {name!r} in store URL {_shown(url)!r}; known: "
                 f"{', '.join(sorted(allowed))}",
                 setting=name,
             )
         if name in found:
-            raise StorageConfigError(f"option {name!r} is given twice in {url!r}", setting=name)
+            raise StorageConfigError(
+                f"option {name!r} is given twice in {_shown(url)!r}", setting=name
+            )
         found[name] = _convert(name, text)
     return found
 
@@ -321,6 +329,15 @@ def _convert(name: str, text: str) -> Any:
     if not text:
         raise StorageConfigError(f"option {name} is empty", setting=name)
     return text
+
+
+def _shown(url: str) -> str:
+    """``url`` fit for an error message: no user info, no query values (they may be secrets)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    names = [pair.split("=", 1)[0] for pair in parts.query.split("&") if pair]
+    query = "&".join(f"{name}=..." for name in names)
+    return urlunsplit(parts._replace(netloc=netloc, query=query, fragment=""))
 
 
 _singleton: ArtifactStore | None = None

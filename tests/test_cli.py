@@ -232,6 +232,38 @@ def test_bad_store_urls_in_process(args: list[str], capsys: pytest.CaptureFixtur
     assert captured.err.count("\n") == 1
 
 
+def test_a_mistyped_dataroom_is_an_error_not_a_new_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only writing commands create a DataRoom; a typo elsewhere must not look like success."""
+    monkeypatch.chdir(tmp_path)
+    fill(tmp_path / "real", {"a/b.txt": b"x"})
+    for args in (
+        ["--store", "typo", "ls"],
+        ["--store", "typo", "verify"],
+        ["--store", "typo", "stat", "a/b.txt"],
+        ["copy", "typo", "real"],
+        ["check", "typo", "real"],
+        ["check", "real", "typo"],
+    ):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("artifactstore: error: the DataRoom folder"), err
+        assert "does not exist" in err
+    assert not (tmp_path / "typo").exists()
+    # Writing commands still create one.
+    assert main(["copy", "real", "new", "--quiet"]) == 0
+    assert (tmp_path / "new/a/b.txt").read_bytes() == b"x"
+
+
+def test_a_secret_in_a_store_url_is_not_echoed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--store", "s3://deals/p?aws_secret_access_key=SUPERSECRET", "ls"]) == 2
+    assert main(["--store", "s3://AKID:SUPERSECRET@deals", "ls"]) == 2
+    captured = capsys.readouterr()
+    assert "SUPERSECRET" not in captured.err + captured.out
+    assert captured.err.count("artifactstore: error: ") == 2
+
+
 @pytest.mark.parametrize(
     "args",
     [
