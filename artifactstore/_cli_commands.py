@@ -186,6 +186,9 @@ async def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
                 )
                 return 2
             deleted = await store.delete_prefix(args.prefix)
+            if not deleted:  # like rm KEY of a missing key: nothing was found
+                ctx.error(f"no artifact under {args.prefix!r} in {store}")
+                return 1
             ctx.summary(f"deleted {deleted} artifacts under {args.prefix!r}")
             return 0
         keys = [store.normalize_key(key) for key in args.keys]  # InvalidKeyError: nothing deleted

@@ -320,6 +320,13 @@ async def _copy_one(
         actual, _, _ = await _hash_stream(dst, key)
         if actual != expected:
             why = f"read back from the destination, its bytes hash to {actual}, not {expected}"
+            if not replace:
+                # This run created it: remove it, or the next run would trust its
+                # recorded SHA-256 and skip it as copied.
+                await dst.delete(key)
+                why += "; the bad copy was deleted"
+            else:
+                why += "; the destination's previous artifact was already replaced"
             return tally.add(tally.failures, (key, why))
     tally.copied_one(key, written.size_bytes, replace)
 

@@ -372,6 +372,9 @@ def test_rm_keys_and_prefix(run: Run, dataroom: Path) -> None:
     assert result.returncode == 0
     assert b"deleted 2" in result.stderr
     assert lines(run(*store, "ls")) == ["DEAL-10/documents/other.txt"]
+    result = run(*store, "rm", "--prefix", "DEAL-1", "--yes")  # nothing left there
+    assert result.returncode == 1
+    assert "no artifact under 'DEAL-1'" in error_line(result)
 
 
 # ----------------------------------------------------- scrub, migrate, compare

@@ -18,10 +18,11 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from artifactstore import ArtifactStore, LocalFilesystemArtifactStore
+from artifactstore import ArtifactMetadata, ArtifactStore, LocalFilesystemArtifactStore
 from artifactstore.transfer import (
     CheckReport,
     TransferReport,
@@ -463,3 +464,37 @@ async def test_peak_memory_of_a_large_artifact(
     assert meta.size_bytes == 256 * MiB
     assert meta.sha256 == recorded
     await dst.delete("BIG/export.bin")  # 256 MiB less for the shared server to hold
+
+
+class _RottingStore(LocalFilesystemArtifactStore):
+    """A real local store whose disk flips a byte of each file right after a put."""
+
+    async def put(self, key: str, data: Any, **options: Any) -> ArtifactMetadata:
+        meta = await super().put(key, data, **options)
+        await asyncio.to_thread(_flip_first_byte, Path(self.root) / meta.storage_key)
+        return meta
+
+
+def _flip_first_byte(path: Path) -> None:
+    st = path.stat()
+    raw = bytearray(path.read_bytes())
+    raw[0] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the index still trusts it
+
+
+async def test_a_copy_that_fails_byte_verification_is_not_left_to_be_skipped(
+    tmp_path: Path,
+) -> None:
+    async with (
+        LocalFilesystemArtifactStore(tmp_path / "src") as src,
+        _RottingStore(tmp_path / "dst") as dst,
+    ):
+        await src.put("k/a.bin", os.urandom(5000))
+        first = await copy_artifacts(src, dst, verify="bytes")
+        assert (first.failed, first.copied) == (1, 0)
+        assert "the bad copy was deleted" in first.failures[0][1]
+        assert not await dst.exists("k/a.bin")
+        # The next run does not mistake a bad copy for a done one.
+        second = await copy_artifacts(src, dst, verify="bytes")
+        assert (second.failed, second.skipped) == (1, 0)
