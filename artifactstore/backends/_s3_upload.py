@@ -17,7 +17,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 from botocore.exceptions import ClientError
@@ -117,33 +117,46 @@ async def multipart_upload(
             if number == 0:  # an empty stream: S3 needs one (empty) part
                 await slots.acquire()
                 group.start_soon(send, 1, b"")
-        extra = {"IfNoneMatch": "*"} if if_not_exists else {}
         with errors("completing the upload of"):
-            completed = await client.complete_multipart_upload(
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]
-                },
-                **extra,
-            )
+            completed = await _complete(client, bucket, key, upload_id, done, if_not_exists)
     except BaseException as exc:
-        with anyio.CancelScope(shield=True):
-            try:
-                await client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            except Exception:
-                log.warning(
-                    "artifactstore: could not abort multipart upload of %r; the bucket's "
-                    "AbortIncompleteMultipartUpload lifecycle rule will remove it",
-                    key,
-                    exc_info=True,
-                )
-        single = _unwrap(exc)
-        if single is exc:
-            raise
-        raise single from single.__cause__  # the group's context is noise
+        await _abort_and_raise(client, bucket, key, upload_id, exc)
     return completed, hasher.hexdigest() if hash_parts else None, size
+
+
+async def _complete(
+    client: Any, bucket: str, key: str, upload_id: str, done: dict[int, str], if_not_exists: bool
+) -> dict[str, Any]:
+    """CompleteMultipartUpload of the parts in ``done``; conditional with ``if_not_exists``."""
+    extra = {"IfNoneMatch": "*"} if if_not_exists else {}
+    completed: dict[str, Any] = await client.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]},
+        **extra,
+    )
+    return completed
+
+
+async def _abort_and_raise(
+    client: Any, bucket: str, key: str, upload_id: str, exc: BaseException
+) -> NoReturn:
+    """Abort the upload (shielded from cancellation), then raise ``exc`` unwrapped."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except Exception:
+            log.warning(
+                "artifactstore: could not abort the multipart upload to %r; the bucket's "
+                "AbortIncompleteMultipartUpload lifecycle rule will remove it",
+                key,
+                exc_info=True,
+            )
+    single = _unwrap(exc)
+    if single is exc:
+        raise exc
+    raise single from single.__cause__  # the group's context is noise
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -222,37 +235,15 @@ async def multipart_copy(
             for number, (first, last) in enumerate(ranges or [(0, -1)], start=1):
                 await slots.acquire()  # at most parts_in_flight tasks exist at once
                 group.start_soon(copy_part, number, first, last)
-        extra = {"IfNoneMatch": "*"} if if_not_exists else {}
         with errors("completing the upload of"):
             try:
-                completed: dict[str, Any] = await client.complete_multipart_upload(
-                    Bucket=bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={
-                        "Parts": [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]
-                    },
-                    **extra,
-                )
+                completed = await _complete(client, bucket, key, upload_id, done, if_not_exists)
             except ClientError as exc:
                 if conditional_conflict(exc):
                     raise SourceChanged(source_key) from exc
                 raise
     except BaseException as exc:
-        with anyio.CancelScope(shield=True):
-            try:
-                await client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            except Exception:
-                log.warning(
-                    "artifactstore: could not abort the multipart copy to %r; the bucket's "
-                    "AbortIncompleteMultipartUpload lifecycle rule will remove it",
-                    key,
-                    exc_info=True,
-                )
-        single = _unwrap(exc)
-        if single is exc:
-            raise
-        raise single from single.__cause__  # the group's context is noise
+        await _abort_and_raise(client, bucket, key, upload_id, exc)
     return completed
 
 
