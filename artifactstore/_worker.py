@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
-__all__ = ["BatchWorker", "ThreadWait", "drive"]
+__all__ = ["BatchWorker", "ThreadWait", "drive", "driving"]
 
 T = TypeVar("T")
 log = logging.getLogger("artifactstore")
@@ -100,6 +100,15 @@ class ThreadWait:
         except BaseException:  # interrupted: the worker discards what it produces
             self.job.abandoned = True
             raise
+
+
+def driving() -> bool:
+    """Whether this thread is driving a coroutine itself (``drive``): no event loop here.
+
+    Code that would hand blocking work to a thread may then do it right here: the
+    calling thread is the one that wanted to block.
+    """
+    return bool(getattr(_driving, "active", False))
 
 
 def drive(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -543,7 +543,7 @@ def test_closed_pipe_and_interrupt_exit_quietly(run: Run, tmp_path: Path) -> Non
         env=run.env,
     )
     assert put.stdin is not None
-    put.stdin.write(b"partial")
+    put.stdin.write(b"partial" * MiB)  # more than one put job holds: a temporary file
     put.stdin.flush()
     deadline = time.monotonic() + 30
     while not any(p.name.endswith(".tmp") for p in root.rglob("*")):  # the put has begun

@@ -23,7 +23,7 @@ from artifactstore import (
     StorageBackendError,
     StorageConfigError,
 )
-from artifactstore.backends import _local_fs
+from artifactstore.backends.local import _read
 
 from .conformance import CHECKS, Check, keys_of, sha
 from .conftest import open_fds
@@ -239,7 +239,7 @@ async def test_file_changed_outside_is_rehashed(store: LocalFilesystemArtifactSt
 
 
 async def test_large_legacy_file_hashed_in_chunks(store: LocalFilesystemArtifactStore) -> None:
-    data = os.urandom(_local_fs.SMALL_FILE * 2 + 5)
+    data = os.urandom(_read.SMALL_FILE * 2 + 5)
     path = Path(store.root) / "DEAL-1/huge.bin"
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
@@ -250,7 +250,7 @@ async def test_large_legacy_file_hashed_in_chunks(store: LocalFilesystemArtifact
         assert b"".join([c async for c in s]) == data[5:10]
 
 
-@pytest.mark.parametrize("size", [100, _local_fs.SMALL_FILE + 100])
+@pytest.mark.parametrize("size", [100, _read.SMALL_FILE + 100])
 async def test_verify_detects_silent_corruption(
     store: LocalFilesystemArtifactStore, size: int
 ) -> None:
@@ -332,7 +332,8 @@ async def test_the_blocking_detector_can_fail(
     store: LocalFilesystemArtifactStore, no_blocking_io_on_the_loop: list[str]
 ) -> None:
     await store.put("D/x.txt", b"x")
-    store._fs.close(store._fs.open("D/x.txt"))  # worker jobs, run on the loop on purpose
+    # Lane jobs, run on the loop on purpose:
+    _read.close(_read.open_reader(store._room, "D/x.txt"))
     assert any(v.startswith("open") for v in no_blocking_io_on_the_loop)
     no_blocking_io_on_the_loop.clear()
 

@@ -63,10 +63,15 @@ class LocalIndex:
     """The SQLite index of one local store (see the module docstring)."""
 
     def __init__(
-        self, path: str, path_of: Callable[[str], str], *, durable: bool, file_mode: int
+        self,
+        path: Callable[[], str],
+        fingerprint_of: Callable[[str], Fingerprint | None],
+        *,
+        durable: bool,
+        file_mode: int,
     ) -> None:
         self._path = path
-        self._path_of = path_of
+        self._fingerprint_of = fingerprint_of
         self._durable = durable
         self._file_mode = file_mode
         self._conn: sqlite3.Connection | None = None
@@ -77,15 +82,15 @@ class LocalIndex:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
             # A connection must not cross fork(): a child opens its own.
+            path = self._path()
             try:  # created by us, so its mode is ours; SQLite gives its WAL the same
-                fd = os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, self._file_mode)
+                flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                fd = os.open(path, flags, self._file_mode)
                 os.fchmod(fd, self._file_mode)
                 os.close(fd)
             except FileExistsError:
                 pass
-            conn = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=30
-            )
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             _initialize(conn, self._durable)
             self._conn = conn
             self._pid = os.getpid()
@@ -195,7 +200,7 @@ class LocalIndex:
         try:
             writes, deletes = [], []
             for key, row in staged.items():
-                current = _current_fingerprint(self._path_of(key))
+                current = self._fingerprint_of(key)
                 if row is not None:
                     if current == row.fingerprint:
                         writes.append(
@@ -241,13 +246,6 @@ def _initialize(conn: sqlite3.Connection, durable: bool) -> None:
             if "locked" not in str(exc) or attempt == 199:
                 raise
             time.sleep(0.01)
-
-
-def _current_fingerprint(path: str) -> Fingerprint | None:
-    try:
-        return fingerprint(os.stat(path))
-    except OSError:
-        return None
 
 
 def _row(found: tuple[Any, ...]) -> IndexRow:

@@ -1,0 +1,135 @@
+"""Listing: one folder at a time, read through its descriptor, sorted, in key order.
+
+``scan`` is one small-lane job per folder (it reads the index). The store walks
+folders depth-first, so memory holds one folder listing per level, never the
+whole tree; each folder's entries are sorted, so keys come out in key order.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ...errors import InvalidKeyError
+from ...keys import normalize_key
+from ...metadata import ArtifactMetadata
+from ._oserrors import fail
+from ._room import Room
+from ._tree import Folder
+
+__all__ = ["Entry", "is_key", "scan", "scan_names"]
+
+#: ``(sort name, key, stat)``; stat is ``None`` for a folder (sorted as "name/").
+Entry = tuple[str, str, "os.stat_result | None"]
+
+
+def is_key(key: str) -> bool:
+    """Whether ``key`` is the normalized spelling of a key (not reserved, not odd)."""
+    try:
+        return normalize_key(key) == key
+    except InvalidKeyError:
+        return False
+
+
+def scan_names(room: Room, folder: Folder, prefix: str) -> list[Entry]:
+    """The artifacts (with their stat) and sub-folders directly in ``folder``, sorted.
+
+    ``prefix`` is the folder's key ("" for the root). Names no key can spell (and
+    the store's own) are skipped; a symlink counts only if the tree's rule follows
+    it to a regular file; symlinked folders are not descended (no cycles, no
+    duplicates).
+    """
+    found: list[Entry] = []
+    lead = f"{prefix}/" if prefix else ""
+    try:
+        with os.scandir(folder.fd) as it:
+            entries = list(it)
+    except OSError as exc:
+        fail(prefix, exc, "listing")
+    for entry in entries:
+        key = lead + entry.name
+        if not is_key(key):  # also skips our own (reserved) names
+            continue
+        try:
+            if entry.is_symlink():
+                st = _linked_file(room, folder, entry.name, key)
+                if st is None:
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                found.append((entry.name + "/", key, None))
+                continue
+            else:
+                st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # vanished while we looked
+        if stat.S_ISREG(st.st_mode):
+            found.append((entry.name, key, st))
+    found.sort()  # code point order is UTF-8 byte order; folders sort as "name/"
+    return found
+
+
+def _linked_file(room: Room, folder: Folder, name: str, key: str) -> os.stat_result | None:
+    """The stat of what the link ``name`` leads to by the tree's rule, if a regular file."""
+    parent = room.tree.folder(folder.path, key)  # a descriptor of its own, for follow
+    if parent is None:
+        return None
+    try:
+        target = room.tree.follow(parent, name, key)
+    except (InvalidKeyError, OSError):
+        return None
+    if target is None:
+        return None
+    where, final = target
+    try:
+        st = os.stat(final, dir_fd=where.fd, follow_symlinks=False)
+    finally:
+        where.close()
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def scan(room: Room, prefix: str, with_folders: bool) -> list[tuple[str, ArtifactMetadata | None]]:
+    """The artifacts and sub-folders directly in the folder ``prefix``, in key order.
+
+    Each item is ``(key, metadata)`` for an artifact and ``(key, None)`` for a
+    folder (with ``with_folders``, only folders that hold an artifact somewhere).
+    """
+    try:
+        folder = room.tree.folder(prefix, prefix)
+    except NotADirectoryError:
+        return []
+    except OSError as exc:
+        fail(prefix, exc, "listing")
+    if folder is None:
+        return []
+    try:
+        found = scan_names(room, folder, prefix)
+        if with_folders:
+            found = [e for e in found if e[2] is not None or _holds_artifacts(room, folder, e)]
+    finally:
+        folder.close()
+    rows = room.index.get_many([key for _, key, st in found if st is not None])
+    known = room.known
+    return [(key, None if st is None else known(key, st, rows.get(key))) for _, key, st in found]
+
+
+def _holds_artifacts(room: Room, parent: Folder, entry: Entry) -> bool:
+    """Whether listing the sub-folder ``entry`` would yield anything (the rule of ``scan``)."""
+    name, key = entry[0][:-1], entry[1]
+    pending: list[tuple[Folder | None, str]] = [(room.tree.subfolder(parent, name), key)]
+    try:
+        while pending:
+            folder, prefix = pending.pop()
+            if folder is None:
+                continue
+            try:
+                for sort_name, sub, st in scan_names(room, folder, prefix):
+                    if st is not None:
+                        return True
+                    pending.append((room.tree.subfolder(folder, sort_name[:-1]), sub))
+            finally:
+                folder.close()
+        return False
+    finally:
+        for folder, _ in pending:
+            if folder is not None:
+                folder.close()
