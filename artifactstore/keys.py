@@ -47,6 +47,7 @@ __all__ = [
     "SUBCATEGORY_RESPONSES",
     "SUBCATEGORY_TEASERS",
     "build_key",
+    "is_plain_name",
     "normalize_key",
     "normalize_prefix",
 ]
@@ -87,6 +88,15 @@ _DRIVE = re.compile(r"^[A-Za-z]:$")
 # segments that do not start with '.', cannot spell a drive, an escape or traversal.
 _PLAIN_SEGMENT = r"[A-Za-z0-9_~-][A-Za-z0-9_~. ()+,=@-]{0,254}"
 _PLAIN_KEY = re.compile(rf"{_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
+_PLAIN_NAME = re.compile(_PLAIN_SEGMENT)
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` is a segment that needs no check: plain ASCII, not reserved.
+
+    A fast path for listings; ``False`` means "check the whole key", not "invalid".
+    """
+    return _PLAIN_NAME.fullmatch(name) is not None
 
 
 def _refuse(key: str, why: str) -> InvalidKeyError:

@@ -22,8 +22,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Fingerprint", "IndexRow", "LocalIndex", "fingerprint"]
 
@@ -49,8 +48,7 @@ def fingerprint(st: os.stat_result) -> Fingerprint:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-@dataclass(frozen=True)
-class IndexRow:
+class IndexRow(NamedTuple):
     """What the index knows about one version of one artifact."""
 
     fingerprint: Fingerprint
@@ -65,13 +63,13 @@ class LocalIndex:
     def __init__(
         self,
         path: Callable[[], str],
-        fingerprint_of: Callable[[str], Fingerprint | None],
+        fingerprints: Callable[[list[str]], dict[str, Fingerprint]],
         *,
         durable: bool,
         file_mode: int,
     ) -> None:
         self._path = path
-        self._fingerprint_of = fingerprint_of
+        self._fingerprints = fingerprints
         self._durable = durable
         self._file_mode = file_mode
         self._conn: sqlite3.Connection | None = None
@@ -131,31 +129,52 @@ class LocalIndex:
             .fetchone()
         )
 
-    def get_many(self, keys: list[str]) -> dict[str, IndexRow]:
-        """Rows for several keys of one folder (one query per 500 keys); ``{}`` if unreadable."""
+    def get_many(self, keys: list[str], leaf: str | None = None) -> dict[str, IndexRow]:
+        """Rows for the keys of one folder; ``{}`` if the index is unreadable.
+
+        ``leaf``: the folder's key ("" the root) when it has no sub-folders, so that
+        all rows under it are its own: one range scan instead of a lookup per key.
+        """
         try:
-            return self._select_many(keys)
+            return self._select_many(keys, leaf)
         except (sqlite3.Error, OSError):
             log.warning("artifactstore: the DataRoom index could not be read", exc_info=True)
             return {}
 
-    def _select_many(self, keys: list[str]) -> dict[str, IndexRow]:
-        result: dict[str, IndexRow] = {}
+    def _select_many(self, keys: list[str], leaf: str | None) -> dict[str, IndexRow]:
         conn = self._connection()
-        pending = [k for k in keys if k not in self._staged]
-        for i in range(0, len(pending), 500):
-            part = pending[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for found in conn.execute(
-                "SELECT inode, size, mtime_ns, sha256, mime_type, metadata, key "
-                f"FROM artifacts WHERE key IN ({marks})",
-                part,
-            ):
-                result[found[6]] = _row(found)
-        for key in keys:
-            staged = self._staged.get(key)
-            if staged is not None:
-                result[key] = staged
+        columns = "SELECT key, inode, size, mtime_ns, sha256, mime_type, metadata FROM artifacts"
+        if leaf is not None:
+            # Keys under "p/" are exactly those in ["p/", "p0"): "0" follows "/".
+            found = (
+                conn.execute(
+                    f"{columns} WHERE key >= ? AND key < ?", (leaf + "/", leaf + "0")
+                ).fetchall()
+                if leaf
+                else conn.execute(columns).fetchall()
+            )
+        else:
+            found = []
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                marks = ",".join("?" * len(part))
+                found += conn.execute(f"{columns} WHERE key IN ({marks})", part).fetchall()
+        loads = json.loads
+        result = {
+            key: IndexRow(
+                (inode, size, mtime_ns), sha256, mime, {} if meta == "{}" else loads(meta)
+            )
+            for key, inode, size, mtime_ns, sha256, mime, meta in found
+        }
+        staged = self._staged
+        if staged:
+            for key in keys:
+                if key in staged:
+                    row = staged[key]
+                    if row is None:
+                        result.pop(key, None)
+                    else:
+                        result[key] = row
         return result
 
     def keys_under(self, prefix: str) -> list[str]:
@@ -199,8 +218,9 @@ class LocalIndex:
         conn.execute("BEGIN IMMEDIATE")
         try:
             writes, deletes = [], []
+            now = self._fingerprints(list(staged))
             for key, row in staged.items():
-                current = self._fingerprint_of(key)
+                current = now.get(key)
                 if row is not None:
                     if current == row.fingerprint:
                         writes.append(
@@ -250,4 +270,5 @@ def _initialize(conn: sqlite3.Connection, durable: bool) -> None:
 
 def _row(found: tuple[Any, ...]) -> IndexRow:
     inode, size, mtime_ns, sha256, mime_type, metadata = found[:6]
-    return IndexRow((inode, size, mtime_ns), sha256, mime_type, json.loads(metadata))
+    meta = {} if metadata == "{}" else json.loads(metadata)
+    return IndexRow((inode, size, mtime_ns), sha256, mime_type, meta)

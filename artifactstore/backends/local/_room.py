@@ -56,7 +56,7 @@ class Room:
         )
         self.index = LocalIndex(
             lambda: self.tree.index_path("index.sqlite3"),
-            self.fingerprint_of,
+            self.fingerprints,
             durable=durable,
             file_mode=file_mode,
         )
@@ -110,21 +110,33 @@ class Room:
             return self.metadata(key, st, row.sha256, row.mime_type, row.metadata)
         return self.metadata(key, st, None, guess_mime_type(key), {})
 
-    def fingerprint_of(self, key: str) -> Fingerprint | None:
-        """The fingerprint of the file at ``key`` now, or ``None`` (the index's flush check)."""
-        try:
-            place = self.tree.locate(key)
-        except (OSError, ValueError):
-            return None
-        if place is None:
-            return None
-        folder, name = place
-        try:
-            return fingerprint(os.stat(name, dir_fd=folder.fd))
-        except OSError:
-            return None
-        finally:
-            folder.close()
+    def fingerprints(self, keys: list[str]) -> dict[str, Fingerprint]:
+        """The fingerprints of the files at ``keys`` now (the index's flush check).
+
+        Keys whose file is missing (or unreachable) are left out. Each folder is
+        walked once, however many of the keys it holds.
+        """
+        found: dict[str, Fingerprint] = {}
+        by_folder: dict[str, list[str]] = {}
+        for key in keys:
+            by_folder.setdefault(key.rpartition("/")[0], []).append(key)
+        for path, members in by_folder.items():
+            try:
+                folder = self.tree.folder(path, members[0])
+            except (OSError, ValueError):
+                continue
+            if folder is None:
+                continue
+            try:
+                for key in members:
+                    try:
+                        st = os.stat(key.rpartition("/")[2], dir_fd=folder.fd)
+                    except OSError:
+                        continue
+                    found[key] = fingerprint(st)
+            finally:
+                folder.close()
+        return found
 
     # ---------------------------------------------------------- the group commit
 

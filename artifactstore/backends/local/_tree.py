@@ -171,7 +171,30 @@ class Tree:
             return Folder(self.fd, "", False)
         if not follow:
             return self._walk_plain(path)
+        found = self._walk_fast(path)
+        if found is not None:
+            return found
         return self._walk(deque(path.split("/")), key, create, [0])
+
+    def _walk_fast(self, path: str) -> Folder | None:
+        """The common case, every segment an existing real folder; ``None`` otherwise.
+
+        Keys hold no reserved or traversal segments (``normalize_key``), so this is
+        the rule's own outcome when it succeeds; anything unusual (a missing folder,
+        a link, a file) falls back to the full walk.
+        """
+        fd = self.fd
+        for segment in path.split("/"):
+            try:
+                opened = os.open(segment, DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                opened = -1
+            if fd != self.fd:
+                os.close(fd)
+            if opened < 0:
+                return None
+            fd = opened
+        return Folder(fd, path, True)
 
     def _walk_plain(self, path: str) -> Folder | None:
         current = Folder(self.fd, "", False)
