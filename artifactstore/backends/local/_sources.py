@@ -2,21 +2,22 @@
 
 A pipe whose writer pauses, a FIFO nobody opens yet, a file on a stalled network
 mount: reading them on a lane would stall every operation of the store. They are
-read on a thread of their own instead, one hop per 1 MiB chunk: paths through
-``aiofiles``, file objects (any object with ``read``) through ``anyio``'s worker
-threads. A caller driving the coroutine itself (the sync facade) reads in its own
-thread, which is the one that chose to wait.
+read on a thread of their own instead (``artifactstore._threads``), one hop per
+1 MiB chunk: paths through ``aiofiles``, file objects (any object with ``read``)
+through ``run_in_executor``. A caller driving the coroutine itself (the sync
+facade) reads in its own thread, which is the one that chose to wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import IO
 
 import aiofiles
-import anyio
 
 from ..._sources import AsyncIterableSource, BytesSource, FileSource, PathSource, Source, rechunk
+from ..._threads import SOURCE_READERS
 from ..._worker import driving
 
 __all__ = ["chunks_of"]
@@ -35,8 +36,8 @@ async def _from_file(file: IO[bytes], size: int) -> AsyncIterator[bytes | bytear
         if driving():
             chunk = _checked(file.read(size))
         else:
-            read = await anyio.to_thread.run_sync(file.read, size, abandon_on_cancel=True)
-            chunk = _checked(read)
+            loop = asyncio.get_running_loop()
+            chunk = _checked(await loop.run_in_executor(SOURCE_READERS, file.read, size))
         if not chunk:
             return
         yield chunk
@@ -48,7 +49,7 @@ async def _from_path(path: str, size: int) -> AsyncIterator[bytes | bytearray | 
             while chunk := file.read(size):
                 yield chunk
         return
-    async with aiofiles.open(path, "rb", buffering=0) as afile:
+    async with aiofiles.open(path, "rb", buffering=0, executor=SOURCE_READERS) as afile:
         while chunk := await afile.read(size):
             yield chunk
 
