@@ -265,6 +265,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         """
         room = self._room
         slot = _manage.CopySlot()
+        copy: _manage.Copy | None = None
         try:
             copy = await self._run(_manage.begin_copy, slot, src, dst, if_not_exists)
             while await self._run_large(_manage.copy_more, room, copy, _manage.COPY_CHUNK):
@@ -278,8 +279,11 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             await self._run_large(_write.sync, room, copy.upload)
             return await self._run(_manage.commit_copy, copy, if_not_exists)
         finally:
-            # A no-op after the commit; otherwise removes the temporary file.
-            self._large.submit(_manage.abort_copy, room, slot)
+            # A no-op after the commit; otherwise removes the temporary file. Not
+            # begun yet (cancelled while begin_copy ran): on the small lane, after it;
+            # else on the large lane, after any copy job still running there.
+            lane = self._small if copy is None else self._large
+            lane.submit(_manage.abort_copy, room, slot)
 
     async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
         """An atomic rename (link then unlink with ``if_not_exists``); the index row follows."""
