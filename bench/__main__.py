@@ -23,6 +23,7 @@ from ._util import Options, Report, machine_info, render_markdown, report_json
 #: Section name -> module, in the order ``python -m bench`` runs them.
 SECTIONS: dict[str, str] = {
     "local": "bench.local",
+    "local-lanes": "bench.local_lanes",
     "s3": "bench.s3",
     "sync": "bench.sync",
     "transfer": "bench.transfer",
