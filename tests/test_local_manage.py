@@ -483,7 +483,7 @@ def test_delete_prefix_never_unlinks_through_a_folder_swapped_for_a_symlink(
 
     The jobs are called directly, outside any event loop, with the swap in between.
     """
-    from artifactstore.backends.local._manage import delete_keys, plan_prefix
+    from artifactstore.backends.local._prune import delete_keys, plan_prefix
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -1,11 +1,10 @@
-"""Copy, move and delete of a whole prefix, as jobs over a ``Room``.
+"""Copy and move, as jobs over a ``Room``.
 
 A copy is staged like a put (a temporary file beside the destination, committed by
 ``_write.commit``), but its bytes move inside the kernel: a reflink where the
 filesystem has one, else ``copy_file_range``, else read/write, a chunk per job on
 the large lane. A move is a rename between two folder descriptors: the file keeps
 its inode, size and mtime, so its index row (keyed by that fingerprint) follows it.
-``delete_prefix`` never goes through a symlinked folder.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from ...errors import ArtifactExistsError, ArtifactStoreError
 from ...metadata import ArtifactMetadata
 from . import _read, _write
 from ._index import IndexRow, fingerprint
-from ._listing import scan_names
 from ._oserrors import fail, not_found
 from ._read import Reader
 from ._room import Room
@@ -29,25 +27,18 @@ from ._write import Upload
 
 __all__ = [
     "COPY_CHUNK",
-    "DELETE_BATCH",
     "Copy",
     "CopySlot",
-    "PrefixPlan",
     "abort_copy",
     "begin_copy",
     "commit_copy",
     "copy_more",
-    "delete_keys",
     "hash_copy",
     "move",
-    "plan_prefix",
-    "remove_folders",
 ]
 
 #: Bytes copied (or hashed) per large-lane job.
 COPY_CHUNK = 16 * 1024 * 1024
-#: Files deleted per small-lane job by ``delete_prefix``.
-DELETE_BATCH = 1000
 #: Linux's ``FICLONE`` ioctl (``_IOW(0x94, 9, int)``): a whole-file reflink.
 _FICLONE = 0x40049409
 _IO_CHUNK = 1024 * 1024
@@ -298,133 +289,3 @@ def _link(dst: str, src_name: str, dst_name: str, pair: dict[str, int], folder: 
             "replace it, or choose another key",
             key=dst,
         ) from exc
-
-
-# ------------------------------------------------------------- delete_prefix
-
-
-@dataclass
-class PrefixPlan:
-    """What ``delete_prefix`` removes: artifact keys, then folders (deepest first)."""
-
-    keys: list[str]
-    folders: list[str]
-
-
-def plan_prefix(room: Room, prefix: str) -> PrefixPlan:
-    """Every artifact under the folder ``prefix``, by the rules of ``list``.
-
-    Walked without following any symlinked folder (the prefix's own included):
-    ``delete_prefix`` never reaches through a link. A ``prefix`` naming a file
-    plans nothing: prefixes match whole segments.
-    """
-    keys: list[str] = []
-    folders: list[str] = []
-    try:
-        checked = room.tree.folder(prefix, prefix)  # a link out of the root: refused
-    except NotADirectoryError:
-        return PrefixPlan(keys, folders)
-    if checked is None:
-        return PrefixPlan(keys, folders)
-    checked.close()
-    try:
-        top = room.tree.folder(prefix, prefix, follow=False)
-    except NotADirectoryError:
-        top = None
-    pending: list[tuple[Folder, str]] = [] if top is None else [(top, prefix)]
-    try:
-        while pending:
-            folder, key = pending.pop()
-            try:
-                folders.append(key)
-                for sort_name, sub, st in scan_names(room, folder, key):
-                    if st is not None:
-                        keys.append(sub)
-                        continue
-                    child = room.tree.subfolder(folder, sort_name[:-1])
-                    if child is not None:
-                        pending.append((child, sub))
-            finally:
-                folder.close()
-    finally:
-        for folder, _ in pending:
-            folder.close()
-    folders.reverse()  # pre-order reversed: every folder after its sub-folders
-    return PrefixPlan(keys, folders)
-
-
-class _Folders:
-    """Folders opened from the root one segment at a time, never through a symlink."""
-
-    def __init__(self, room: Room) -> None:
-        self._room = room
-        self._open: dict[str, Folder | None] = {"": room.tree.folder("", "")}
-
-    def get(self, path: str) -> Folder | None:
-        """The folder at ``path`` ("" the root), or ``None`` if gone or now a link."""
-        if path in self._open:
-            return self._open[path]
-        parent_path, _, name = path.rpartition("/")
-        parent = self.get(parent_path)
-        found = None if parent is None else self._room.tree.subfolder(parent, name)
-        self._open[path] = found
-        return found
-
-    def close(self) -> None:
-        for folder in self._open.values():
-            if folder is not None:
-                folder.close()
-        self._open.clear()
-
-
-def delete_keys(room: Room, keys: list[str]) -> int:
-    """Unlink the files of ``keys`` and stage their index rows' removal; return how many."""
-    count = 0
-    folders = _Folders(room)
-    try:
-        for key in keys:
-            path, _, name = key.rpartition("/")
-            folder = folders.get(path)
-            if folder is None:
-                continue  # its folder vanished or became a symlink since the plan
-            try:
-                os.unlink(name, dir_fd=folder.fd)
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EPERM, errno.EISDIR):
-                    continue  # unlink() of a folder on some systems
-                fail(key, exc, "deleting")
-            finally:
-                room.index.stage_delete(key)  # dropped at flush if a file is there after all
-            room.dirty(folder)
-            count += 1
-    finally:
-        folders.close()
-    if keys:
-        room.on_staged()
-    return count
-
-
-def remove_folders(room: Room, prefix: str, paths: list[str]) -> None:
-    """Remove the folders left empty (deepest first), and index rows of vanished files."""
-    folders = _Folders(room)
-    try:
-        for path in paths:
-            parent_path, _, name = path.rpartition("/")
-            parent = folders.get(parent_path)
-            if parent is None or not name:
-                continue
-            try:
-                os.rmdir(name, dir_fd=parent.fd)
-            except OSError:
-                continue  # not empty (a file arrived, a non-artifact name), or gone
-            room.forget_dirty(path)  # nothing left to fsync there
-            room.dirty(parent)
-    finally:
-        folders.close()
-    stale = room.index.keys_under(prefix)
-    for key in stale:
-        room.index.stage_delete(key)  # dropped at flush for a file still in place
-    if stale:
-        room.on_staged()

@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from ...errors import StorageBackendError
-from ...metadata import ArtifactMetadata, guess_mime_type
+from ...metadata import ArtifactMetadata
 from ._index import Fingerprint, IndexRow, LocalIndex, fingerprint
 from ._temps import TempNames, sweep_quietly
 from ._tree import Folder, Tree
@@ -103,12 +103,6 @@ class Room:
             last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc),
             metadata=meta,
         )
-
-    def known(self, key: str, st: os.stat_result, row: IndexRow | None) -> ArtifactMetadata:
-        """Metadata from a row that describes this very version of the file, else partial."""
-        if row is not None and row.fingerprint == fingerprint(st):
-            return self.metadata(key, st, row.sha256, row.mime_type, row.metadata)
-        return self.metadata(key, st, None, guess_mime_type(key), {})
 
     def fingerprints(self, keys: list[str]) -> dict[str, Fingerprint]:
         """The fingerprints of the files at ``keys`` now (the index's flush check).

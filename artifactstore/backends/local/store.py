@@ -31,7 +31,7 @@ from ...errors import InvalidKeyError
 from ...metadata import ArtifactMetadata
 from ...protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, Listing
 from ...signing import check_link_settings, signed_url
-from . import _manage, _read, _write
+from . import _manage, _prune, _read, _write
 from ._listing import scan
 from ._read import Reader
 from ._room import Room
@@ -297,12 +297,12 @@ class LocalFilesystemArtifactStore(ArtifactStore):
     async def _delete_prefix(self, prefix: str) -> int:
         """Unlink every artifact under ``prefix`` (a thousand per job), then empty folders."""
         await self._run(_noop)  # prepares the root
-        plan = await self._run_large(_manage.plan_prefix, self._room, prefix)
+        plan = await self._run_large(_prune.plan_prefix, self._room, prefix)
         count = 0
-        for i in range(0, len(plan.keys), _manage.DELETE_BATCH):
-            batch = plan.keys[i : i + _manage.DELETE_BATCH]
-            count += await self._run(_manage.delete_keys, batch)
-        await self._run(_manage.remove_folders, prefix, plan.folders)
+        for i in range(0, len(plan.keys), _prune.DELETE_BATCH):
+            batch = plan.keys[i : i + _prune.DELETE_BATCH]
+            count += await self._run(_prune.delete_keys, batch)
+        await self._run(_prune.remove_folders, prefix, plan.folders)
         return count
 
     # ------------------------------------------------------------------- reading
