@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["Fingerprint", "IndexRow", "LocalIndex", "fingerprint"]
+__all__ = ["Fingerprint", "IndexRow", "LocalIndex", "RawRow", "fingerprint"]
 
 log = logging.getLogger("artifactstore")
 
@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS artifacts (
 def fingerprint(st: os.stat_result) -> Fingerprint:
     """What identifies one version of a file: a rename keeps it, a rewrite changes it."""
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+#: A row as SQLite gives it (listings read hundreds of thousands: no object each):
+#: key, inode, size, mtime_ns, sha256, mime type, user metadata as JSON.
+RawRow = tuple[str, int, int, int, str, str, str]
 
 
 class IndexRow(NamedTuple):
@@ -129,8 +134,8 @@ class LocalIndex:
             .fetchone()
         )
 
-    def get_many(self, keys: list[str], leaf: str | None = None) -> dict[str, IndexRow]:
-        """Rows for the keys of one folder; ``{}`` if the index is unreadable.
+    def get_many(self, keys: list[str], leaf: str | None = None) -> dict[str, RawRow]:
+        """Rows for the keys of one folder, as ``RawRow``s; ``{}`` if the index is unreadable.
 
         ``leaf``: the folder's key ("" the root) when it has no sub-folders, so that
         all rows under it are its own: one range scan instead of a lookup per key.
@@ -141,7 +146,7 @@ class LocalIndex:
             log.warning("artifactstore: the DataRoom index could not be read", exc_info=True)
             return {}
 
-    def _select_many(self, keys: list[str], leaf: str | None) -> dict[str, IndexRow]:
+    def _select_many(self, keys: list[str], leaf: str | None) -> dict[str, RawRow]:
         conn = self._connection()
         columns = "SELECT key, inode, size, mtime_ns, sha256, mime_type, metadata FROM artifacts"
         if leaf is not None:
@@ -159,13 +164,7 @@ class LocalIndex:
                 part = keys[i : i + 500]
                 marks = ",".join("?" * len(part))
                 found += conn.execute(f"{columns} WHERE key IN ({marks})", part).fetchall()
-        loads = json.loads
-        result = {
-            key: IndexRow(
-                (inode, size, mtime_ns), sha256, mime, {} if meta == "{}" else loads(meta)
-            )
-            for key, inode, size, mtime_ns, sha256, mime, meta in found
-        }
+        result = {row[0]: row for row in found}
         staged = self._staged
         if staged:
             for key in keys:
@@ -174,7 +173,8 @@ class LocalIndex:
                     if row is None:
                         result.pop(key, None)
                     else:
-                        result[key] = row
+                        meta = json.dumps(row.metadata) if row.metadata else "{}"
+                        result[key] = (key, *row.fingerprint, row.sha256, row.mime_type, meta)
         return result
 
     def keys_under(self, prefix: str) -> list[str]:

@@ -7,6 +7,7 @@ whole tree; each folder's entries are sorted, so keys come out in key order.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 from ...errors import InvalidKeyError
 from ...keys import MAX_KEY_LENGTH, is_plain_name, normalize_key
 from ...metadata import ArtifactMetadata, guess_mime_type, listed_metadata
-from ._index import IndexRow
+from ._index import RawRow
 from ._oserrors import fail
 from ._room import Room
 from ._tree import Folder
@@ -112,27 +113,39 @@ def scan(room: Room, prefix: str, with_folders: bool) -> list[tuple[str, Artifac
     files = [key for _, key, st in found if st is not None]
     leaf = prefix if len(files) == len(found) else None  # no sub-folders
     rows = room.index.get_many(files, leaf) if files else {}
-    return _described(room, found, rows)
+    return _described(room, prefix, found, rows)
 
 
 def _described(
-    room: Room, found: list[Entry], rows: dict[str, IndexRow]
+    room: Room, prefix: str, found: list[Entry], rows: dict[str, RawRow]
 ) -> list[tuple[str, ArtifactMetadata | None]]:
-    """``Room.known`` for a whole folder, written out: listing speed is this loop's speed."""
-    uri_of, made, when, utc = room.uri_of, listed_metadata, datetime.fromtimestamp, timezone.utc
+    """Each file's metadata, from its row if the row describes this very version.
+
+    Written out for speed: a listing's speed is this loop's speed.
+    """
+    uri, made, when, utc = (
+        room.uri_maker(prefix),
+        listed_metadata,
+        datetime.fromtimestamp,
+        timezone.utc,
+    )
+    loads = json.loads
     described: list[tuple[str, ArtifactMetadata | None]] = []
-    for _, key, st in found:
+    for name, key, st in found:
         if st is None:
             described.append((key, None))
             continue
         row = rows.get(key)
         size, mtime_ns = st.st_size, st.st_mtime_ns
-        if row is not None and row.fingerprint == (st.st_ino, size, mtime_ns):
-            sha256, mime, meta = row.sha256, row.mime_type, row.metadata
+        if row is not None and row[3] == mtime_ns and row[1] == st.st_ino and row[2] == size:
+            sha256, mime = row[4], row[5]
+            meta = {} if row[6] == "{}" else loads(row[6])
         else:  # unknown or stale: hashed on first read
             sha256, mime, meta = None, guess_mime_type(key), {}
         modified = when(mtime_ns / 1e9, utc)
-        described.append((key, made("local", key, uri_of(key), sha256, size, mime, modified, meta)))
+        described.append(
+            (key, made("local", key, uri(name, key), sha256, size, mime, modified, meta))
+        )
     return described
 
 

@@ -84,6 +84,16 @@ class Room:
         # What PurePosixPath.as_uri() gives, at a tenth of the cost (this is per put).
         return self._root_uri + (key if _URI_SAFE.fullmatch(key) else quote(key))
 
+    def uri_maker(self, folder: str) -> Callable[[str, str], str]:
+        """``uri_of`` for the files of one folder: ``(name, key) -> uri``, cheaper per file."""
+        base = self._root_uri + (f"{self.uri_of(folder)[len(self._root_uri) :]}/" if folder else "")
+        safe, uri_of = _URI_SAFE.fullmatch, self.uri_of
+
+        def uri(name: str, key: str) -> str:
+            return base + name if safe(name) else uri_of(key)
+
+        return uri
+
     def metadata(
         self,
         key: str,

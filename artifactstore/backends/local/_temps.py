@@ -50,9 +50,9 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_quietly(root_fd: int) -> None:
-    """``sweep_temporaries``, logging instead of raising (run on a thread of its own)."""
+    """``sweep_temporaries`` in the background: paced, logging instead of raising."""
     try:
-        removed = sweep_temporaries(root_fd)
+        removed = sweep_temporaries(root_fd, pause=0.001)
     except Exception:
         log.warning("artifactstore: sweeping leftover temporary files failed", exc_info=True)
         return
@@ -60,7 +60,7 @@ def sweep_quietly(root_fd: int) -> None:
         log.info("artifactstore: removed %d temporary files left by dead writers", removed)
 
 
-def sweep_temporaries(root_fd: int, older_than: float | None = None) -> int:
+def sweep_temporaries(root_fd: int, older_than: float | None = None, *, pause: float = 0) -> int:
     """Remove temporary files whose writer process is gone; return how many.
 
     With ``older_than`` (seconds), also those older than that whatever their writer
@@ -68,13 +68,19 @@ def sweep_temporaries(root_fd: int, older_than: float | None = None) -> int:
     Walks from the root's descriptor without following symlinks, and unlinks
     relative to each folder's descriptor: nothing outside the DataRoom is touched.
     Closes ``root_fd`` (a duplicate of the root's: the store may close its own first).
+    ``pause``: seconds to sleep after each folder, so that a background sweep of a
+    large DataRoom never competes with the store's own work for long.
     """
     removed = 0
     now = time.time()
     try:
         for _, folders, files, dir_fd in os.fwalk(".", dir_fd=root_fd, follow_symlinks=False):
             folders[:] = [name for name in folders if not is_reserved(name)]
+            if pause:
+                time.sleep(pause)
             for name in files:
+                if not name.startswith(RESERVED_PREFIX):
+                    continue  # the common case, cheaply
                 found = _TMP_NAME.fullmatch(name)
                 if found is None:
                     continue
