@@ -109,7 +109,7 @@ class Sizes:
     def for_options(cls, options: Options) -> Sizes:
         if options.quick:
             return cls(128 * MiB, MiB, 200, 4096, 1, 10_000, 100, 2)
-        return cls(1024 * MiB, MiB, 200, 4096, 3, 100_000, 100, 3)
+        return cls(1024 * MiB, MiB, 200, 4096, 3, 100_000, 100, 5)
 
     @property
     def big_label(self) -> str:
