@@ -18,6 +18,7 @@ from .errors import (
     StorageBackendError,
     StorageConfigError,
     StoragePermissionError,
+    StoreClosedError,
 )
 from .factory import (
     create_artifact_store,
@@ -91,6 +92,7 @@ __all__ = [
     "StorageBackendError",
     "StorageConfigError",
     "StoragePermissionError",
+    "StoreClosedError",
     "SyncArtifactStore",
     "TransferReport",
     "VerifyReport",

@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
+from .errors import StoreClosedError
+
 __all__ = ["BatchWorker", "ThreadWait", "drive", "driving"]
 
 T = TypeVar("T")
@@ -202,7 +204,7 @@ class BatchWorker:
     def _enqueue(self, job: _Job) -> None:
         with self._cond:
             if self._closed:
-                raise RuntimeError(f"{self._name} is closed")
+                raise StoreClosedError(f"{self._name} is closed")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._started_once = True

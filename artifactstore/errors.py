@@ -9,7 +9,8 @@
     ├── ArtifactIntegrityError                               bytes do not match their SHA-256
     ├── StorageConfigError                                   bad or missing configuration
     ├── StoragePermissionError     (also PermissionError)    the backend said no
-    └── StorageBackendError                                  any other backend failure
+    ├── StorageBackendError                                  any other backend failure
+    └── StoreClosedError           (also RuntimeError)       the store was closed (aclose)
 
 Every error raised through the public API is one of these (or a ``TypeError`` /
 ``ValueError`` for a malformed argument that is not a key). Backend exceptions
@@ -32,6 +33,7 @@ __all__ = [
     "StorageBackendError",
     "StorageConfigError",
     "StoragePermissionError",
+    "StoreClosedError",
 ]
 
 
@@ -99,3 +101,13 @@ class StoragePermissionError(ArtifactStoreError, PermissionError):
 
 class StorageBackendError(ArtifactStoreError):
     """Any other failure of the backend; the original exception is ``__cause__``."""
+
+
+class StoreClosedError(ArtifactStoreError, RuntimeError):
+    """The store was closed (``aclose()``, leaving ``async with``) and cannot be used.
+
+    Also a ``RuntimeError``, what earlier versions raised.
+    """
+
+    def __init__(self, message: str = "this artifact store is closed; open a new one") -> None:
+        super().__init__(message)

@@ -40,8 +40,10 @@ MAX_USER_METADATA_BYTES = 1900
 RESERVED_METADATA_PREFIX = "artifactstore-"
 
 # mimetypes reads the system's mime.types files on first use: do it at import, not
-# on an event loop in the middle of a put.
-mimetypes.init()
+# on an event loop in the middle of a put. Only if nobody did: init() rebuilds the
+# table, which would erase the host application's own mimetypes.add_type() calls.
+if not mimetypes.inited:
+    mimetypes.init()
 
 # The limits of the existing ``artifacts`` table.
 _COLUMN_LIMITS = {"storage_backend": 50, "storage_uri": 1024, "storage_key": 500}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import io
 import os
 import threading
@@ -332,6 +333,10 @@ class SyncArtifactStore:
     def delete_prefix(self, prefix: str) -> int:
         """Delete every artifact under ``prefix``; return how many."""
         return self._call(self._store.delete_prefix, prefix)
+
+    def cleanup(self, *, older_than: float | None = None) -> int:
+        """Remove what interrupted writes left behind; return how many (see ``cleanup``)."""
+        return self._call(functools.partial(self._store.cleanup, older_than=older_than))
 
     @property
     def url(self) -> str:

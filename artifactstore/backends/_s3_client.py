@@ -22,7 +22,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from .. import keys as _keys
-from ..errors import StorageConfigError
+from ..errors import StorageConfigError, StoreClosedError
 from ._s3_errors import error_code, map_errors
 
 __all__ = ["S3Client", "S3Settings"]
@@ -174,7 +174,7 @@ class S3Client:
     async def get(self) -> Any:
         """The client of the running event loop, created on its first call."""
         if self._closed:
-            raise RuntimeError("this artifact store is closed")
+            raise StoreClosedError()
         loop = asyncio.get_running_loop()
         with self._guard:
             if self._pid != os.getpid():  # a forked child: the parent's clients are not ours

@@ -26,8 +26,8 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from ..._sources import BytesSource, Source
-from ..._worker import BatchWorker
-from ...errors import InvalidKeyError
+from ..._worker import BatchWorker, driving
+from ...errors import InvalidKeyError, StoreClosedError
 from ...metadata import ArtifactMetadata
 from ...protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, Listing
 from ...signing import check_link_settings, signed_url
@@ -148,7 +148,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("this artifact store is closed")
+            raise StoreClosedError()
 
     async def _run(
         self, fn: Callable[..., T], *args: Any, discard: Callable[[T], object] | None = None
@@ -394,6 +394,8 @@ class LocalFilesystemArtifactStore(ArtifactStore):
     async def cleanup(self, *, older_than: float | None = None) -> int:
         """Remove temporary files of dead writers (and, with ``older_than``, older ones)."""
         root_fd = await self._run(_dup_root)
+        if driving():  # the sync facade's own thread may block
+            return sweep_temporaries(root_fd, older_than)
         return await anyio.to_thread.run_sync(sweep_temporaries, root_fd, older_than)
 
     async def aclose(self) -> None:
