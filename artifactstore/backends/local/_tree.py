@@ -101,8 +101,12 @@ class Tree:
         """Whether ``open_root`` has run (in this process or before a fork)."""
         return self.fd >= 0
 
-    def open_root(self) -> None:
-        """Open (creating, if allowed) the root and its ``.artifactstore`` folder."""
+    def open_root(self, *, bookkeeping: bool = True) -> None:
+        """Open (creating, if allowed) the root and, with ``bookkeeping``, ``.artifactstore``.
+
+        Without ``bookkeeping`` only the root is opened: for folders made outside a
+        store (``folders.ensure_folder``), which must leave no store folder behind.
+        """
         if self.fd >= 0:
             return
         try:
@@ -116,6 +120,9 @@ class Tree:
                 ) from None
             self._make_root()
             fd = os.open(self.root, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        if not bookkeeping:
+            self.fd = fd
+            return
         try:
             reserved = self._subfolder(Folder(fd, "", False), RESERVED_PREFIX, create=True)
         except BaseException:
