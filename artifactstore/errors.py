@@ -109,5 +109,10 @@ class StoreClosedError(ArtifactStoreError, RuntimeError):
     Also a ``RuntimeError``, what earlier versions raised.
     """
 
-    def __init__(self, message: str = "this artifact store is closed; open a new one") -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str = "this artifact store is closed; open a new one",
+        *,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message, key=key)

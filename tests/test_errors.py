@@ -44,7 +44,7 @@ def make(cls: type[ArtifactStoreError]) -> ArtifactStoreError:
     return cls(f"{cls.__name__} about 'DEAL-1/a.pdf'", key="DEAL-1/a.pdf")
 
 
-def test_all_lists_the_eight_classes() -> None:
+def test_all_lists_the_nine_classes() -> None:
     assert sorted(errors.__all__) == [
         "ArtifactExistsError",
         "ArtifactIntegrityError",
@@ -54,6 +54,7 @@ def test_all_lists_the_eight_classes() -> None:
         "StorageBackendError",
         "StorageConfigError",
         "StoragePermissionError",
+        "StoreClosedError",
     ]
 
 

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from botocore.exceptions import ClientError
@@ -116,33 +118,129 @@ class S3Settings:
         return args
 
 
-class _Redactor(logging.Filter):
-    """Scrubs credentials from the records of botocore's, aiobotocore's and aiohttp's loggers.
+_REDACTED = "[redacted]"
+# What a signed request carries as credentials, whatever they are, in the forms
+# botocore's and aiohttp's DEBUG lines print it: headers in a dict repr
+# ('Authorization': b'...'), header lines (a canonical request's
+# "x-amz-security-token:..."), a presigned URL's query parameters, the
+# Credential=/Signature= parts of an Authorization value, and the signature
+# botocore logs on a line of its own ("Signature:\n<hex>").
+_SIGNED_PARTS = (
+    (
+        re.compile(
+            r"""(?i)(['"](?:authorization|x-amz-security-token)['"]\s*:\s*b?)(['"])[^'"]*"""
+        ),
+        rf"\1\2{_REDACTED}",
+    ),
+    (
+        re.compile(
+            r"""(?i)(?<!['"\w-])(authorization|x-amz-security-token)(\s*:)"""
+            r"""(?!\s*b?['"])[^\r\n]*"""
+        ),
+        rf"\1\2 {_REDACTED}",
+    ),
+    (
+        re.compile(
+            r"(?i)\b(x-amz-security-token|x-amz-credential|x-amz-signature|awsaccesskeyid)"
+            r"=[^&\s'\"<>]*"
+        ),
+        rf"\1={_REDACTED}",
+    ),
+    (re.compile(r"""(?i)\b(credential|signature)=[^,\s&'"<>]*"""), rf"\1={_REDACTED}"),
+    (re.compile(r"(?i)\b(signature:)\s*[0-9a-f]{64}\b"), rf"\1 {_REDACTED}"),
+)
+# The loggers that may print requests: the AWS SDK's and the HTTP clients'.
+_LOGGER_ROOTS = (
+    "botocore",
+    "aiobotocore",
+    "aioboto3",
+    "boto3",
+    "s3transfer",
+    "aiohttp",
+    "urllib3",
+)
 
-    Their DEBUG logs print request headers, and so the Authorization header with
-    the access key id; a deployment that turns DEBUG on must not leak them.
+
+def scrub(message: str, literal: re.Pattern[str] | None = None) -> str:
+    """``message`` without signed parts of requests, nor any string ``literal`` matches."""
+    if literal is not None:
+        message = literal.sub(_REDACTED, message)
+    for pattern, replacement in _SIGNED_PARTS:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+class _Redactor(logging.Filter):
+    """Scrubs credentials from the records of the AWS SDK's and the HTTP clients' loggers.
+
+    Their DEBUG logs print requests: the Authorization header with the access key
+    id, the session token, canonical requests, presigned URLs. Signed parts are
+    scrubbed whatever the credentials; the credentials themselves, raw or
+    percent-encoded, are scrubbed anywhere once known (:meth:`guard`): those
+    given as options or in ``AWS_*`` variables, and those botocore resolved (a
+    profile, a role, SSO), again each time it refreshes them.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+        self._literal: re.Pattern[str] | None = None  # replaced whole, never mutated
+        self._loggers_seen = -1
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        try:
             message = record.getMessage()
-            if any(secret in message for secret in self.secrets):
-                for secret in self.secrets:
-                    message = message.replace(secret, "[redacted]")
-                record.msg, record.args = message, ()
+        except Exception:  # a malformed record: logging reports it as such
+            return True
+        cleaned = scrub(message, self._literal)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
         return True
 
     def guard(self, *secrets: str | None) -> None:
-        self.secrets.update(s for s in secrets if s and len(s) >= 8)
-        for name in list(logging.root.manager.loggerDict):
-            if name.split(".")[0] in ("botocore", "aiobotocore", "aiohttp", "urllib3"):
-                logger = logging.getLogger(name)
-                if self not in logger.filters:
-                    logger.addFilter(self)
+        """Scrub these values (and their percent-encoded forms) from now on.
+
+        Also filters every logger of the SDK and the HTTP clients that exists by
+        now (a logger's filter does not apply to its children's records).
+        """
+        self._add(secrets, rescan=True)
+
+    def _add(self, secrets: tuple[str | None, ...], *, rescan: bool) -> None:
+        new = {
+            form
+            for secret in secrets
+            if secret and len(secret) >= 8
+            for form in (secret, quote(secret, safe=""), quote(secret, safe="/"))
+        }
+        loggers = logging.root.manager.loggerDict
+        if not rescan and new <= self._secrets and len(loggers) == self._loggers_seen:
+            return  # the common case, once per request: nothing new
+        with self._lock:
+            if not new <= self._secrets:
+                self._secrets |= new
+                ordered = sorted(self._secrets, key=len, reverse=True)  # longest first
+                self._literal = re.compile("|".join(map(re.escape, ordered)))
+            self._loggers_seen = len(loggers)
+            for name in list(loggers):
+                if name.split(".")[0] in _LOGGER_ROOTS:
+                    logger = logging.getLogger(name)  # a placeholder becomes a logger
+                    if self not in logger.filters:
+                        logger.addFilter(self)
+
+    def watch(self, client: Any, credentials: Any) -> None:
+        """Guard what ``credentials`` hold before each request ``client`` signs.
+
+        Refreshable credentials (a role, SSO) change over time; reading the frozen
+        set refreshes them if due, which the signer does next anyway. Loggers
+        created since the last look are filtered too.
+        """
+
+        async def before_sign(**_kwargs: Any) -> None:
+            frozen = await credentials.get_frozen_credentials()
+            self._add((frozen.access_key, frozen.secret_key, frozen.token), rescan=False)
+
+        client.meta.events.register("before-sign.s3", before_sign)
 
 
 _REDACTOR = _Redactor()
@@ -195,10 +293,23 @@ class S3Client:
         s = self._settings
         # Import and load configuration and the S3 model files off the event loop.
         session, config = await anyio.to_thread.run_sync(self._prepare)
+        # The credential chain reads the AWS files (a profile's credentials, an SSO
+        # or web identity token) with blocking calls: resolve it off the store's
+        # loop, on a worker thread's loop of its own (given credentials return at
+        # once). The session keeps the result for the client; refreshable ones (a
+        # role, SSO) refresh later on the store's loop, as botocore does.
+        await anyio.to_thread.run_sync(asyncio.run, session.get_credentials())
         context = session.client(
             "s3", endpoint_url=s.endpoint_url, region_name=s.region, config=config
         )
         client = await context.__aenter__()
+        # What botocore resolved (a profile, a role, SSO, the environment) is
+        # scrubbed from the logs before each request is signed, refreshed sets
+        # too; and the loggers created with the client are filtered as well.
+        credentials = await session.get_credentials()  # resolved above: no I/O
+        if credentials is not None:
+            _REDACTOR.watch(client, credentials)
+        _REDACTOR.guard()
         if s.verify_bucket:
             try:
                 with map_errors(s.bucket, None, "checking"):

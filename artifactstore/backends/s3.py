@@ -14,7 +14,6 @@ onto itself, conditional on its ETag (another writer's object is never stamped).
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -31,13 +30,14 @@ from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
 from ..metadata import ArtifactMetadata
 from ..protocol import ArtifactStore, Listing
 from . import _s3_manage
+from . import _s3_metadata as _meta
 from ._s3_client import S3Client, S3Settings
 from ._s3_errors import error_code, map_errors, precondition_failed
 from ._s3_upload import MAX_PARTS, hash_update, multipart_upload, stamp_metadata
 
 __all__ = ["S3ArtifactStore"]
 
-SHA_FIELD = "artifactstore-sha256"
+SHA_FIELD = _meta.SHA_FIELD
 MiB = 1024 * 1024
 
 
@@ -123,14 +123,14 @@ class S3ArtifactStore(ArtifactStore):
         """What an object is stored with: mime type, metadata and SHA-256, encryption."""
         return {
             "ContentType": mime,
-            "Metadata": _encode({**metadata, SHA_FIELD: sha256}),
+            "Metadata": _meta.encode({**metadata, SHA_FIELD: sha256}),
             **self._extra_args(),
         }
 
     def _metadata(
         self, key: str, head: dict[str, Any], size: int | None = None
     ) -> ArtifactMetadata:
-        user = _decode(head.get("Metadata") or {})
+        user = _meta.decode(head.get("Metadata") or {})
         sha256 = user.pop(SHA_FIELD, None)
         modified: datetime = head.get("LastModified") or datetime.now(timezone.utc)
         modified = modified.astimezone(timezone.utc)  # botocore's tzutc() to the stdlib's
@@ -157,6 +157,7 @@ class S3ArtifactStore(ArtifactStore):
         if_not_exists: bool,
     ) -> ArtifactMetadata:
         settings = self._settings
+        _meta.check_budget(metadata)  # as S3 counts it, before any request
         if isinstance(source, BytesSource) and len(source.data) <= settings.multipart_threshold:
             return await self._put_object(
                 key, bytes(source.data), mime_type, metadata, if_not_exists
@@ -213,7 +214,7 @@ class S3ArtifactStore(ArtifactStore):
                 Key=self._object_key(key),
                 Body=data,
                 ContentType=mime,
-                Metadata=_encode({**metadata, SHA_FIELD: sha256}),
+                Metadata=_meta.encode({**metadata, SHA_FIELD: sha256}),
                 **self._extra_args(),
                 **extra,
             )
@@ -255,7 +256,7 @@ class S3ArtifactStore(ArtifactStore):
             bucket=self._bucket,
             key=object_key,
             parts=parts,
-            create_args={"ContentType": mime, "Metadata": _encode(user), **self._extra_args()},
+            create_args={"ContentType": mime, "Metadata": _meta.encode(user), **self._extra_args()},
             parts_in_flight=self._settings.parts_in_flight,
             if_not_exists=if_not_exists,
             errors=lambda doing: self._errors(key, doing),
@@ -481,29 +482,6 @@ class S3ArtifactStore(ArtifactStore):
     async def aclose(self) -> None:
         """Close the S3 client and its connection pool."""
         await self._client.aclose()
-
-
-def _encode(metadata: dict[str, str]) -> dict[str, str]:
-    """S3 metadata travels in HTTP headers: non-ASCII values as RFC 2047 encoded-words."""
-    return {
-        # ASCII that looks like an encoded-word is encoded too, so it reads back as is.
-        name: value
-        if value.isascii() and not value.startswith("=?")
-        else f"=?UTF-8?B?{base64.b64encode(value.encode()).decode()}?="
-        for name, value in metadata.items()
-    }
-
-
-def _decode(metadata: dict[str, str]) -> dict[str, str]:
-    decoded = {}
-    for name, value in metadata.items():
-        if value.startswith("=?UTF-8?B?") and value.endswith("?="):
-            try:
-                value = base64.b64decode(value[10:-2], validate=True).decode()
-            except ValueError:
-                pass  # not one of ours: keep it as it is
-        decoded[name] = value
-    return decoded
 
 
 def _hash_file(path: str) -> tuple[str, int]:
