@@ -9,6 +9,7 @@ The local filesystem is the default backend; S3 is opt-in. Start with
 
 from ._sources import PutData
 from .backends.local import LocalFilesystemArtifactStore
+from .backends.memory import MemoryArtifactStore
 from .errors import (
     ArtifactExistsError,
     ArtifactIntegrityError,
@@ -82,6 +83,7 @@ __all__ = [
     "CheckReport",
     "InvalidKeyError",
     "LocalFilesystemArtifactStore",
+    "MemoryArtifactStore",
     "PutData",
     "S3ArtifactStore",
     "SUBCATEGORY_CIM",

@@ -5,7 +5,7 @@ Environment (read when a store is built, never at import):
 ========================== ============ ==============================================
 variable                   default      meaning
 ========================== ============ ==============================================
-ARTIFACT_STORAGE_BACKEND   ``local``    ``local`` or ``s3``
+ARTIFACT_STORAGE_BACKEND   ``local``    ``local``, ``s3``, or ``memory`` (for tests)
 DATAROOM_ROOT              ~/DataRoom   the local DataRoom folder
 ARTIFACT_STORAGE_PATH                   the same, under its other name (not both)
 ARTIFACT_STORAGE_DURABLE   ``true``     fsync local puts before they return
@@ -28,6 +28,10 @@ Cloud storage is opt-in only: ``ARTIFACT_STORAGE_BACKEND=s3`` without
 ``ALLOW_CLOUD_DEFAULT=true`` is a ``StorageConfigError``, never a silent fallback to
 local. Naming the backend in code (``create_artifact_store("s3", ...)``) is itself
 the opt-in.
+
+``ARTIFACT_STORAGE_BACKEND=memory`` makes ``get_artifact_store()`` a
+:class:`~artifactstore.MemoryArtifactStore`: one process-wide store in memory
+(until ``reset_artifact_store()``), for a service's tests.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ __all__ = [
 # One module per backend; imported only when chosen, so the S3 extra stays optional.
 _BACKENDS = {
     "local": ("artifactstore.backends.local", "LocalFilesystemArtifactStore", None),
+    "memory": ("artifactstore.backends.memory", "MemoryArtifactStore", None),
     "s3": ("artifactstore.backends.s3", "S3ArtifactStore", "artifactstore[s3]"),
 }
 _TRUE = {"1", "true", "yes", "on"}
@@ -114,6 +119,8 @@ def store_options_from_env(
             "url_base": _env(environ, "ARTIFACT_URL_BASE"),
             "url_secret": _env(environ, "ARTIFACT_URL_SECRET"),
         }
+    if backend == "memory":
+        return backend, {}
     if not _flag(environ, "ALLOW_CLOUD_DEFAULT", False):
         raise StorageConfigError(
             f"ARTIFACT_STORAGE_BACKEND={backend} needs ALLOW_CLOUD_DEFAULT=true: cloud "
@@ -212,6 +219,9 @@ def store_from_url(url: str, **options: Any) -> ArtifactStore:
       ``s3://`` is the opt-in), with S3 options as query parameters, e.g.
       ``s3://deals/prod?endpoint_url=http://127.0.0.1:9000&region=eu-west-1``.
       Credentials never come from the URL: they come from the standard AWS chain.
+    - ``memory://`` or ``memory://name``: a new, empty
+      :class:`~artifactstore.MemoryArtifactStore` (``name`` is only a label: two
+      stores never share artifacts, so a memory store's URL builds an empty twin).
 
     Every store's ``url`` (and ``str(store)``) is such a URL. Anything else (an
     unknown scheme, an empty bucket, an unknown or malformed option) is a
@@ -228,6 +238,8 @@ def store_from_url(url: str, **options: Any) -> ArtifactStore:
         if not url[3:].startswith("//"):
             raise StorageConfigError(f"{_shown(url)!r} is not s3://bucket/prefix", setting="url")
         return _s3_from_url(url, options)
+    if scheme == "memory":
+        return _memory_from_url(url, options)
     if scheme == "file":
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
@@ -242,8 +254,8 @@ def store_from_url(url: str, **options: Any) -> ArtifactStore:
         return create_artifact_store("local", root=path, **{**query, **options})
     if scheme:
         raise StorageConfigError(
-            f"unknown store URL scheme {scheme!r} in {_shown(url)!r}; use a path, file:///path "
-            "or s3://bucket/prefix",
+            f"unknown store URL scheme {scheme!r} in {_shown(url)!r}; use a path, file:///path, "
+            "s3://bucket/prefix or memory://",
             setting="url",
         )
     return create_artifact_store("local", root=os.path.abspath(os.path.expanduser(url)), **options)
@@ -277,6 +289,19 @@ def _s3_from_url(url: str, options: dict[str, Any]) -> ArtifactStore:
         raise StorageConfigError(
             f"the prefix of {_shown(url)!r} is not valid: {exc}", setting="url"
         ) from None
+
+
+def _memory_from_url(url: str, options: dict[str, Any]) -> ArtifactStore:
+    parts = urlsplit(url)
+    if not url[len("memory:") :].startswith("//"):
+        raise StorageConfigError(f"{_shown(url)!r} is not memory://name", setting="url")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise StorageConfigError(
+            f"{_shown(url)!r} is not memory:// or memory://name: a memory store URL has "
+            "no path, user, query options or fragment",
+            setting="url",
+        )
+    return create_artifact_store("memory", **{"name": parts.netloc, **options})
 
 
 def _query(url: str, query: str, allowed: set[str]) -> dict[str, Any]:

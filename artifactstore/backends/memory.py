@@ -1,0 +1,390 @@
+"""``MemoryArtifactStore``: artifacts held in this process's memory, for tests and scratch work.
+
+The whole ``ArtifactStore`` contract (the conformance suite), without a disk, a
+server or a thread of its own:
+
+* every artifact is one immutable ``bytes`` object with its ``ArtifactMetadata``
+  (SHA-256, mime type, user metadata, time of the put), in a ``dict`` by key, beside
+  a sorted list of the keys for listings; a ``threading.Lock`` guards both, held
+  only for dictionary and list operations (never while hashing or reading data);
+* puts are atomic: the data is gathered and hashed first, then stored under the
+  lock in one step, so a failed or cancelled put leaves the key as it was, and of
+  concurrent ``if_not_exists`` puts exactly one wins;
+* like S3, ``a/b`` and ``a/b/c`` may both be artifacts
+  (``supports_file_and_folder_at_same_key``);
+* its operations await nothing (except the caller's file objects and paths, read
+  on the ``SOURCE_READERS`` threads as the local backend reads them), so the sync
+  facade runs them in the calling thread (``runs_without_event_loop``).
+
+Stores are independent: each instance holds its own artifacts, and nothing is
+shared between two stores, even of the same ``name``. The name is a label that
+appears in the store's URL (``memory://name``) and in its artifacts'
+``storage_uri`` (``memory://name/DEAL-1/a%20b.pdf``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import threading
+import weakref
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import IO, ClassVar
+from urllib.parse import quote, unquote
+
+from .._sources import AsyncIterableSource, BytesSource, PathSource, Source, check_chunk
+from .._threads import SOURCE_READERS
+from .._worker import driving
+from ..errors import (
+    ArtifactExistsError,
+    ArtifactNotFoundError,
+    InvalidKeyError,
+    StorageConfigError,
+    StoreClosedError,
+)
+from ..metadata import ArtifactMetadata
+from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, Listing
+
+__all__ = ["MemoryArtifactStore"]
+
+#: What a store name may look like: it has to fit the host part of ``memory://name``.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+#: Listing entries gathered per hold of the lock.
+_PAGE = 1000
+_Entry = tuple[bytes, ArtifactMetadata]
+
+
+def _not_found(key: str) -> ArtifactNotFoundError:
+    return ArtifactNotFoundError(
+        f"no artifact at {key!r}; check the key, or list the folder to see what is there",
+        key=key,
+    )
+
+
+def _exists(key: str) -> ArtifactExistsError:
+    return ArtifactExistsError(f"artifact {key!r} already exists", key=key)
+
+
+def _checked(chunk: object) -> bytes:
+    if chunk is None:
+        raise TypeError("the file object is non-blocking and had no data; pass a blocking one")
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise TypeError(f"the file object's read() returned {type(chunk).__name__}, not bytes")
+    return bytes(chunk)
+
+
+def _read_file(file: IO[bytes]) -> bytes:
+    parts = []
+    while chunk := _checked(file.read(DEFAULT_CHUNK_SIZE)):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _read_path(path: str) -> bytes:
+    with open(path, "rb", buffering=0) as file:
+        return _read_file(file)
+
+
+async def _gather(source: Source) -> bytes:
+    """All the bytes of ``source``, as an immutable copy (the caller may reuse its buffer)."""
+    if isinstance(source, BytesSource):
+        whole = source.data.obj
+        if isinstance(whole, bytes) and len(whole) == source.data.nbytes:
+            return whole  # already immutable: kept as is, not copied
+        return bytes(source.data)
+    if isinstance(source, AsyncIterableSource):
+        parts = [bytes(check_chunk(chunk)) async for chunk in source.iterable]
+        return b"".join(parts)
+    if driving():  # the sync facade's calling thread, which chose to block
+        return (
+            _read_path(source.path) if isinstance(source, PathSource) else _read_file(source.file)
+        )
+    loop = asyncio.get_running_loop()
+    if isinstance(source, PathSource):  # a named file: read whole, in one hop
+        return await loop.run_in_executor(SOURCE_READERS, _read_path, source.path)
+    file = source.file
+    if isinstance(file, io.BytesIO):  # already in memory: reading it never blocks
+        return _read_file(file)
+    # A pipe or a slow mount may block: a thread hop per chunk, so a cancelled put
+    # stops reading after the chunk in progress.
+    parts = []
+    while chunk := _checked(
+        await loop.run_in_executor(SOURCE_READERS, file.read, DEFAULT_CHUNK_SIZE)
+    ):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+_live_stores: weakref.WeakSet[MemoryArtifactStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread of the parent may have held a store's lock at the fork: that
+    # thread does not exist here, and would never release it.
+    for store in list(_live_stores):
+        store._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _MemoryOpened:
+    """An artifact opened for reading: slices of its bytes, a chunk at a time."""
+
+    def __init__(
+        self, store: MemoryArtifactStore, entry: _Entry, start: int, end: int | None, chunk: int
+    ) -> None:
+        data, self.metadata = entry
+        self._store = store
+        self._view: memoryview | None = memoryview(data)
+        self._end = len(data) if end is None else min(end, len(data))
+        self._offset = min(start, self._end)
+        self._chunk = chunk
+
+    async def read(self) -> bytes:
+        self._store._check_open()
+        view = self._view
+        if view is None or self._offset >= self._end:
+            return b""
+        stop = min(self._offset + self._chunk, self._end)
+        chunk = bytes(view[self._offset : stop])
+        self._offset = stop
+        return chunk
+
+    async def aclose(self) -> None:
+        self.close_nowait()
+
+    def close_nowait(self) -> None:
+        self._view = None
+
+
+class MemoryArtifactStore(ArtifactStore):
+    """Artifacts in this process's memory: the whole contract, nothing on disk.
+
+    For tests of code that uses a store, and for scratch work. Safe to use from
+    many tasks, event loops and threads at once (and through ``SyncArtifactStore``).
+    Everything is lost when the store is closed or the process ends.
+
+    :param name: a label for the store's URL (``memory://name``) and its artifacts'
+        ``storage_uri``; letters, digits, ``.``, ``_`` and ``-``. It does not share
+        anything: every instance holds its own artifacts.
+    """
+
+    backend_name: ClassVar[str] = "memory"
+    supports_file_and_folder_at_same_key: ClassVar[bool] = True
+    runs_without_event_loop: ClassVar[bool] = True
+
+    def __init__(self, name: str = "") -> None:
+        if not isinstance(name, str) or (name and not _NAME.fullmatch(name)):
+            raise StorageConfigError(
+                f"a memory store name is up to 63 letters, digits, '.', '_' or '-' "
+                f"(starting with a letter or digit), not {name!r}",
+                setting="name",
+            )
+        self._name = name
+        self._lock = threading.Lock()
+        self._items: dict[str, _Entry] = {}
+        self._keys: list[str] = []  # sorted: str order is UTF-8 byte order
+        self._closed = False
+        _live_stores.add(self)
+
+    @property
+    def name(self) -> str:
+        """The store's label (``""`` by default)."""
+        return self._name
+
+    def _url(self) -> str:
+        return f"memory://{self._name}"
+
+    def _uri(self, key: str) -> str:
+        return f"memory://{self._name}/{quote(key, safe='/')}"
+
+    def _key_from_location(self, key: str) -> str | None:
+        if not key.startswith("memory://"):
+            return None
+        own = f"memory://{self._name}/"
+        if not key.startswith(own):
+            raise InvalidKeyError(f"{key!r} is not in the memory store {self._url()!r}", key=key)
+        return unquote(key[len(own) :])
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError()
+
+    # ------------------------------------------------------- under the lock only
+
+    def _entry(self, key: str) -> _Entry:
+        self._check_open()
+        entry = self._items.get(key)
+        if entry is None:
+            raise _not_found(key)
+        return entry
+
+    def _store(self, key: str, entry: _Entry) -> None:
+        if key not in self._items:
+            bisect.insort(self._keys, key)
+        self._items[key] = entry
+
+    def _remove(self, key: str) -> bool:
+        if self._items.pop(key, None) is None:
+            return False
+        del self._keys[bisect.bisect_left(self._keys, key)]
+        return True
+
+    # ------------------------------------------------------------------- writing
+
+    async def _put(
+        self,
+        key: str,
+        source: Source,
+        *,
+        mime_type: str,
+        metadata: dict[str, str],
+        if_not_exists: bool,
+    ) -> ArtifactMetadata:
+        with self._lock:
+            self._check_open()
+            if if_not_exists and key in self._items:  # refused before reading the data
+                raise _exists(key)
+        data = await _gather(source)
+        meta = ArtifactMetadata(
+            storage_backend=self.backend_name,
+            storage_key=key,
+            storage_uri=self._uri(key),
+            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(data),
+            mime_type=mime_type,
+            last_modified=datetime.now(timezone.utc),
+            metadata=metadata,
+        )
+        with self._lock:  # the check and the store in one step: exactly one writer wins
+            self._check_open()
+            if if_not_exists and key in self._items:
+                raise _exists(key)
+            self._store(key, (data, meta))
+        return meta
+
+    async def _copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """The same bytes object under a second key (no copy of the data)."""
+        return self._relocate(src, dst, if_not_exists=if_not_exists, move=False)
+
+    async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """A rename: atomic, and the artifact keeps its ``last_modified``."""
+        return self._relocate(src, dst, if_not_exists=if_not_exists, move=True)
+
+    def _relocate(self, src: str, dst: str, *, if_not_exists: bool, move: bool) -> ArtifactMetadata:
+        with self._lock:
+            data, meta = self._entry(src)
+            if if_not_exists and dst in self._items:
+                raise _exists(dst)
+            moved = dataclasses.replace(
+                meta,
+                storage_key=dst,
+                storage_uri=self._uri(dst),
+                last_modified=meta.last_modified if move else datetime.now(timezone.utc),
+            )
+            self._store(dst, (data, moved))
+            if move:
+                self._remove(src)
+        return moved
+
+    async def _delete(self, key: str) -> bool:
+        with self._lock:
+            self._check_open()
+            return self._remove(key)
+
+    async def _delete_prefix(self, prefix: str) -> int:
+        with self._lock:
+            self._check_open()
+            keys = self._keys
+            # The keys under "p/" are exactly those in ["p/", "p0"): '0' follows '/'.
+            first = bisect.bisect_left(keys, f"{prefix}/")
+            stop = bisect.bisect_left(keys, f"{prefix}0")
+            for key in keys[first:stop]:
+                del self._items[key]
+            del keys[first:stop]
+        return stop - first
+
+    # ------------------------------------------------------------------- reading
+
+    async def _open(self, key: str, start: int, end: int | None, chunk: int) -> _MemoryOpened:
+        with self._lock:
+            entry = self._entry(key)
+        return _MemoryOpened(self, entry, start, end, chunk)
+
+    async def _head(self, key: str) -> ArtifactMetadata:
+        with self._lock:
+            return self._entry(key)[1]
+
+    async def get(self, key: str, *, verify: bool = False) -> bytes:
+        """Return the artifact's bytes (the stored ``bytes`` object itself: no copy)."""
+        key = self.normalize_key(key)
+        with self._lock:
+            data, meta = self._entry(key)
+        if verify:
+            self._verify(key, data, meta.sha256)
+        return data
+
+    async def exists(self, key: str) -> bool:
+        """Return whether an artifact is stored at ``key``."""
+        key = self.normalize_key(key)
+        with self._lock:
+            self._check_open()
+            return key in self._items
+
+    async def _get_url(self, key: str, expires_in: int) -> str:
+        self._check_open()
+        return self._uri(key)
+
+    async def _list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
+        base = f"{prefix}/" if prefix else ""
+        bound = f"{prefix}0" if prefix else None  # the keys under base are below it
+        resume = base  # the next page starts at the first key >= resume
+        while True:
+            artifacts: list[ArtifactMetadata] = []
+            folders: list[str] = []
+            with self._lock:
+                self._check_open()
+                keys = self._keys
+                i = bisect.bisect_left(keys, resume)
+                while i < len(keys) and len(artifacts) + len(folders) < _PAGE:
+                    key = keys[i]
+                    if bound is not None and key >= bound:
+                        i = len(keys)
+                        break
+                    slash = -1 if recursive else key.find("/", len(base))
+                    if slash < 0:
+                        artifacts.append(self._items[key][1])
+                        resume = key + "\x00"  # the least string after key
+                        i += 1
+                    else:  # a folder: report it once, then skip what it holds
+                        folder = key[:slash]
+                        folders.append(folder)
+                        resume = folder + "0"
+                        i = bisect.bisect_left(keys, resume)
+                finished = i >= len(keys) or (bound is not None and keys[i] >= bound)
+            if artifacts or folders:
+                yield Listing(artifacts, folders)
+            if finished:
+                return
+
+    # ------------------------------------------------------------------- closing
+
+    async def cleanup(self, *, older_than: float | None = None) -> int:
+        """Nothing is ever left behind in memory: returns 0."""
+        self._check_open()
+        return 0
+
+    async def aclose(self) -> None:
+        """Drop every artifact; later calls raise ``StoreClosedError``. Idempotent."""
+        with self._lock:
+            self._closed = True
+            self._items.clear()
+            self._keys.clear()
