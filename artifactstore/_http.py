@@ -11,6 +11,7 @@ same tag, on every backend); Last-Modified its modification time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
@@ -64,7 +65,7 @@ def _not_modified(meta: ArtifactMetadata, headers: Mapping[str, str], etag: str 
         return False
     try:
         when = parsedate_to_datetime(since)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a year or offset too big for C
         return False
     if when.tzinfo is None:
         return False
@@ -82,6 +83,27 @@ class _Unsatisfiable(Exception):
     pass
 
 
+#: One ``first-pos "-" last-pos`` (either may be empty), with optional spaces or tabs
+#: around the parts. Digits are ASCII only: ``str.isdigit()`` also accepts ``²`` (which
+#: ``int()`` refuses) and ``int()`` also accepts ``٣``; neither is an HTTP digit.
+_BYTE_RANGE = re.compile(r"[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*")
+#: Positions with more significant digits than this are past the end of any artifact.
+_MAX_DIGITS = 18
+_FAR: int = 10**_MAX_DIGITS
+
+
+def _position(digits: str) -> int:
+    """ASCII ``digits`` (already matched) as a position, saturating at ``_FAR``.
+
+    RFC 9110 sets no limit on the digits, but ``int()`` refuses more than 4,300 and
+    no artifact is ``10**18`` bytes long: a longer number means "beyond the end".
+    """
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_DIGITS:
+        return _FAR
+    return int(significant or "0")
+
+
 def _single_range(header: str, size: int) -> tuple[int, int] | None:
     """``[start, end)`` of a one-range ``bytes=`` header; ``None`` to ignore it.
 
@@ -89,27 +111,25 @@ def _single_range(header: str, size: int) -> tuple[int, int] | None:
     artifact, as RFC 9110 allows); a range starting past the end is unsatisfiable.
     """
     unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    if unit.strip(" \t").lower() != "bytes":
         return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
+    match = _BYTE_RANGE.fullmatch(spec)  # several ranges (a comma) do not match
+    if match is None:
         return None
-    first, last = first.strip(), last.strip()
-    if not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
-        return None
+    first, last = match.groups()
     if first == "":
         if last == "":
             return None
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             raise _Unsatisfiable
         return max(size - suffix, 0), size
-    start = int(first)
-    if last != "" and int(last) < start:
+    start = _position(first)
+    if last != "" and _position(last) < start:
         return None  # last-pos before first-pos: invalid, ignored
     if start >= size:
         raise _Unsatisfiable
-    end = size if last == "" else int(last) + 1
+    end = size if last == "" else _position(last) + 1
     return start, min(end, size)
 
 

@@ -1,11 +1,17 @@
-"""The aiohttp app the web tests serve in a separate process (``python -m aiohttp.web``)."""
+"""The aiohttp app the web tests serve in a separate process (``python -m aiohttp.web``).
+
+Configured from the environment like ``tests/webapp.py``; with ARTIFACT_URL_SECRET
+set, signed links are served under ``/dl``.
+"""
 
 from __future__ import annotations
+
+import os
 
 from aiohttp import web
 
 from artifactstore import get_artifact_store
-from artifactstore.web.aiohttp import artifact_response
+from artifactstore.web.aiohttp import artifact_response, download_app
 
 
 def make_app(argv: list[str] | None = None) -> web.Application:
@@ -19,5 +25,7 @@ def make_app(argv: list[str] | None = None) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/artifacts/{key:.+}", artifact)  # HEAD too
+    if os.environ.get("ARTIFACT_URL_SECRET"):
+        app.add_subapp("/dl", download_app(store, secret=os.environ["ARTIFACT_URL_SECRET"]))
     app.on_cleanup.append(close)
     return app

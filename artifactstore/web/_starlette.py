@@ -7,18 +7,18 @@
   404, an invalid key a 400; no answer names a filesystem path.
 * ``download_app(store, secret=...)`` is a mountable ASGI app serving the signed,
   expiring links that ``get_url`` makes when a local store has ``url_base`` and
-  ``url_secret``: expired, tampered or re-targeted links get 403.
+  ``url_secret``: expired, tampered, malformed or re-targeted links get 403.
 
 A client that disconnects mid-download stops the stream at once (the file or S3
 connection is released); a slow client slows the stream down (the server's
 ``send`` waits), so memory stays flat. The HTTP decisions live in
-``artifactstore._http``; the aiohttp flavour is ``artifactstore.web.aiohttp``.
+``artifactstore._http``, the serving loop in ``artifactstore.web._serve`` (shared
+with the aiohttp flavour, ``artifactstore.web.aiohttp``); this module speaks ASGI.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+from collections.abc import AsyncIterator
 
 import anyio
 from starlette.applications import Starlette
@@ -28,17 +28,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._http import ResponsePlan, plan_response
-from ..errors import ArtifactNotFoundError, ArtifactStoreError, InvalidKeyError
+from .._http import ResponsePlan
 from ..protocol import ArtifactStore
-from ..signing import verify
+from ..signing import check_secret
+from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
 
 __all__ = ["ArtifactResponse", "artifact_response", "download_app"]
-
-log = logging.getLogger("artifactstore")
-
-#: Bytes read from the store and handed to the server at a time.
-WEB_CHUNK_SIZE = 256 * 1024
 
 
 class ArtifactResponse(Response):
@@ -66,71 +61,60 @@ class ArtifactResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Look the artifact up, plan the answer, stream it."""
-        try:
-            key = self.store.normalize_key(self.key)
-        except InvalidKeyError:
-            await PlainTextResponse("invalid artifact key", 400)(scope, receive, send)
-            return
-        headers = Headers(scope=scope) if self.honour_request else None
-        method = scope.get("method", "GET")
-        for _attempt in range(3):
-            try:
-                meta = await self.store.get_metadata(key)
-            except ArtifactNotFoundError:
-                await PlainTextResponse("artifact not found", 404)(scope, receive, send)
-                return
-            except ArtifactStoreError:
-                log.exception("artifactstore: serving %r failed", key)
-                await PlainTextResponse("storage unavailable", 503)(scope, receive, send)
-                return
-            plan = plan_response(
-                meta, method=method, headers=headers, filename=self.filename, inline=self.inline
-            )
-            if not plan.send_body:
-                await _start(send, plan)
-                await send({"type": "http.response.body", "body": b""})
-                return
-            stream = self.store.stream(
-                key, start=plan.start, end=plan.end, chunk_size=self.chunk_size
-            )
-            try:
-                async with stream:
-                    if stream.metadata.sha256 != meta.sha256:
-                        continue  # replaced between the two looks: plan again
-                    await _start(send, plan)
-                    await _send_body(stream, send, receive)
-                    return
-            except ArtifactNotFoundError:
-                continue  # deleted between the two looks: plan again (and 404)
-        await PlainTextResponse("artifact is changing, retry", 503)(scope, receive, send)
+        await serve(
+            self.store,
+            self.key,
+            _AsgiResponder(scope, receive, send),
+            method=scope.get("method", "GET"),
+            headers=Headers(scope=scope) if self.honour_request else None,
+            filename=self.filename,
+            inline=self.inline,
+            chunk_size=self.chunk_size,
+        )
 
 
-async def _start(send: Send, plan: ResponsePlan) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": plan.status,
-            "headers": [
-                (k.encode("latin-1"), v.encode("latin-1")) for k, v in plan.headers.items()
-            ],
-        }
-    )
+class _AsgiResponder:
+    """``serve``'s answers, as ASGI messages."""
 
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.send = send
 
-async def _send_body(stream: Any, send: Send, receive: Receive) -> None:
-    """Send the chunks; stop at once if the client disconnects."""
-    async with anyio.create_task_group() as group:
+    async def text(self, status: int, message: str) -> None:
+        await PlainTextResponse(message, status)(self.scope, self.receive, self.send)
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+    async def headers_only(self, plan: ResponsePlan) -> None:
+        await self._start(plan)
+        await self.send({"type": "http.response.body", "body": b""})
+
+    async def body(self, plan: ResponsePlan, chunks: AsyncIterator[bytes]) -> None:
+        """Send the chunks; stop at once if the client disconnects."""
+        await self._start(plan)
+        send, receive = self.send, self.receive
+        async with anyio.create_task_group() as group:
+
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_disconnect)
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
             group.cancel_scope.cancel()
 
-        group.start_soon(watch_disconnect)
-        async for chunk in stream:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-        group.cancel_scope.cancel()
+    async def _start(self, plan: ResponsePlan) -> None:
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": plan.status,
+                "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in plan.headers.items()
+                ],
+            }
+        )
 
 
 def artifact_response(
@@ -154,13 +138,15 @@ def download_app(store: ArtifactStore, *, secret: str | bytes) -> Starlette:
     """An ASGI app serving signed links: mount it at the path of the store's ``url_base``.
 
     ``app.mount("/downloads", download_app(store, secret=SECRET))`` with
-    ``url_base="https://host/downloads"``.
+    ``url_base="https://host/downloads"``. A ``secret`` shorter than 32 bytes is a
+    ``StorageConfigError`` (``artifactstore.signing.check_secret``).
     """
+    check_secret(secret, setting="secret")
 
     async def download(request: Request) -> Response:
         key = request.path_params["key"]
         query = request.query_params
-        if not verify(secret, key, query.get("expires"), query.get("signature")):
+        if not link_is_valid(secret, key, query.getlist("expires"), query.getlist("signature")):
             return PlainTextResponse("link expired or invalid", 403)
         return artifact_response(store, key, request)
 

@@ -4,23 +4,59 @@
 
     async def download(request: web.Request) -> web.StreamResponse:
         return await artifact_response(store, request.match_info["key"], request)
+
+    app.add_subapp("/downloads", download_app(store, secret=SECRET))  # signed links
+
+The serving loop is ``artifactstore.web._serve``'s, shared with the Starlette
+flavour; this module speaks aiohttp. It does not need Starlette.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .._http import plan_response
-from ..errors import ArtifactNotFoundError, ArtifactStoreError, InvalidKeyError
+from .._http import ResponsePlan
 from ..protocol import ArtifactStore
+from ..signing import check_secret
+from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
 
-__all__ = ["artifact_response"]
+__all__ = ["WEB_CHUNK_SIZE", "artifact_response", "download_app"]
 
-log = logging.getLogger("artifactstore")
 
-WEB_CHUNK_SIZE = 256 * 1024
+class _AiohttpResponder:
+    """``serve``'s answers, as an aiohttp response (kept in ``response``)."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.response: web.StreamResponse | None = None
+
+    async def text(self, status: int, message: str) -> None:
+        self.response = web.Response(status=status, text=message)
+
+    async def headers_only(self, plan: ResponsePlan) -> None:
+        fields = {k: v for k, v in plan.headers.items() if k != "content-length"}
+        if self.request.method != "HEAD" or plan.status not in (200, 206):
+            self.response = web.Response(status=plan.status, headers=fields)
+            return
+        head = web.StreamResponse(status=plan.status, headers=fields)
+        head.content_length = plan.end - plan.start  # what a GET would send
+        await head.prepare(self.request)
+        await head.write_eof()
+        self.response = head
+
+    async def body(self, plan: ResponsePlan, chunks: AsyncIterator[bytes]) -> None:
+        response = web.StreamResponse(status=plan.status, headers=plan.headers)
+        response.content_length = plan.end - plan.start
+        await response.prepare(self.request)
+        self.response = response
+        try:
+            async for chunk in chunks:
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away; leaving serve's block closes the stream
 
 
 async def artifact_response(
@@ -38,46 +74,39 @@ async def artifact_response(
     ``resp.write`` waits while the client is slow, so memory stays flat; a client
     that disconnects ends the stream and releases the file or S3 connection.
     """
-    try:
-        key = store.normalize_key(key)
-    except InvalidKeyError:
-        return web.Response(status=400, text="invalid artifact key")
-    headers = {k.lower(): v for k, v in request.headers.items()} if honour_request else None
-    for _attempt in range(3):
-        try:
-            meta = await store.get_metadata(key)
-        except ArtifactNotFoundError:
-            return web.Response(status=404, text="artifact not found")
-        except ArtifactStoreError:
-            log.exception("artifactstore: serving %r failed", key)
-            return web.Response(status=503, text="storage unavailable")
-        plan = plan_response(
-            meta, method=request.method, headers=headers, filename=filename, inline=inline
-        )
-        if not plan.send_body:
-            fields = {k: v for k, v in plan.headers.items() if k != "content-length"}
-            if request.method != "HEAD" or plan.status not in (200, 206):
-                return web.Response(status=plan.status, headers=fields)
-            head = web.StreamResponse(status=plan.status, headers=fields)
-            head.content_length = plan.end - plan.start  # what a GET would send
-            await head.prepare(request)
-            await head.write_eof()
-            return head
-        stream = store.stream(key, start=plan.start, end=plan.end, chunk_size=WEB_CHUNK_SIZE)
-        try:
-            async with stream:
-                if stream.metadata.sha256 != meta.sha256:
-                    continue  # replaced between the two looks: plan again
-                response = web.StreamResponse(status=plan.status, headers=plan.headers)
-                response.content_length = plan.end - plan.start
-                await response.prepare(request)
-                try:
-                    async for chunk in stream:
-                        await response.write(chunk)
-                    await response.write_eof()
-                except (ConnectionResetError, ConnectionError):
-                    pass  # the client went away; leaving the block closes the stream
-                return response
-        except ArtifactNotFoundError:
-            continue
-    return web.Response(status=503, text="artifact is changing, retry")
+    responder = _AiohttpResponder(request)
+    await serve(
+        store,
+        key,
+        responder,
+        method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()} if honour_request else None,
+        filename=filename,
+        inline=inline,
+    )
+    assert responder.response is not None  # serve always answers
+    return responder.response
+
+
+def download_app(store: ArtifactStore, *, secret: str | bytes) -> web.Application:
+    """An aiohttp app serving signed links, to mount with ``app.add_subapp(path, ...)``.
+
+    Mount it at the path of the store's ``url_base``, as ``artifactstore.web``'s
+    ``download_app`` is mounted in Starlette; it answers the same (403 for an
+    expired, tampered, malformed or re-targeted link). A ``secret`` shorter than
+    32 bytes is a ``StorageConfigError`` (``artifactstore.signing.check_secret``).
+    """
+    check_secret(secret, setting="secret")
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        key = request.match_info["key"]
+        query = request.query
+        if not link_is_valid(
+            secret, key, query.getall("expires", []), query.getall("signature", [])
+        ):
+            return web.Response(status=403, text="link expired or invalid")
+        return await artifact_response(store, key, request)
+
+    app = web.Application()
+    app.router.add_get("/{key:.+}", download)  # HEAD too
+    return app

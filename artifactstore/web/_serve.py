@@ -1,0 +1,109 @@
+"""What both web flavours do, written once: serve an artifact, check a signed link.
+
+``serve`` looks the artifact up, plans the answer (``artifactstore._http``), opens
+the stream, checks that it opened the version it planned for, and hands the plan
+and the chunks to a ``Responder``; if the artifact was replaced or deleted in
+between, it plans again (three attempts, then 503). ``artifactstore.web._starlette``
+and ``artifactstore.web.aiohttp`` are adapters: a ``Responder`` that speaks ASGI or
+aiohttp, and the framework's routing. ``link_is_valid`` is the signed-link check
+of both ``download_app``s.
+
+Framework-free: imported by the aiohttp flavour, which must work without Starlette.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Protocol
+
+from .._http import ResponsePlan, plan_response
+from ..errors import ArtifactNotFoundError, ArtifactStoreError, InvalidKeyError
+from ..protocol import ArtifactStore
+from ..signing import verify
+
+__all__ = ["ATTEMPTS", "WEB_CHUNK_SIZE", "Responder", "link_is_valid", "serve"]
+
+log = logging.getLogger("artifactstore")
+
+#: Bytes read from the store and handed to the server at a time.
+WEB_CHUNK_SIZE = 256 * 1024
+#: Looks at an artifact that keeps changing before answering 503.
+ATTEMPTS = 3
+
+
+class Responder(Protocol):
+    """How one framework answers; ``serve`` calls exactly one of these, once."""
+
+    async def text(self, status: int, message: str) -> None:
+        """A short plain-text answer (400, 404, 503)."""
+
+    async def headers_only(self, plan: ResponsePlan) -> None:
+        """The plan's status and headers without a body (HEAD, 304, 416)."""
+
+    async def body(self, plan: ResponsePlan, chunks: AsyncIterator[bytes]) -> None:
+        """The plan's status and headers, then ``chunks``; stop if the client goes away."""
+
+
+async def serve(
+    store: ArtifactStore,
+    key: str,
+    responder: Responder,
+    *,
+    method: str,
+    headers: Mapping[str, str] | None,
+    filename: str | None = None,
+    inline: bool = False,
+    chunk_size: int = WEB_CHUNK_SIZE,
+) -> None:
+    """Answer ``method`` on the artifact at ``key`` through ``responder``.
+
+    ``headers`` (lower-case names) are the request's, or ``None`` to ignore
+    conditional and range requests.
+    """
+    try:
+        key = store.normalize_key(key)
+    except InvalidKeyError:
+        await responder.text(400, "invalid artifact key")
+        return
+    for _attempt in range(ATTEMPTS):
+        try:
+            meta = await store.get_metadata(key)
+        except ArtifactNotFoundError:
+            await responder.text(404, "artifact not found")
+            return
+        except ArtifactStoreError:
+            log.exception("artifactstore: serving %r failed", key)
+            await responder.text(503, "storage unavailable")
+            return
+        plan = plan_response(meta, method=method, headers=headers, filename=filename, inline=inline)
+        if not plan.send_body:
+            await responder.headers_only(plan)
+            return
+        stream = store.stream(key, start=plan.start, end=plan.end, chunk_size=chunk_size)
+        answering = False
+        try:
+            async with stream:
+                if stream.metadata.sha256 != meta.sha256:
+                    continue  # replaced between the two looks: plan again
+                answering = True
+                await responder.body(plan, stream)
+                return
+        except ArtifactNotFoundError:
+            if answering:
+                raise  # the headers may be out: too late to plan again
+            continue  # deleted between the two looks: plan again (and 404)
+    await responder.text(503, "artifact is changing, retry")
+
+
+def link_is_valid(
+    secret: str | bytes, key: str, expires: Sequence[str], signature: Sequence[str]
+) -> bool:
+    """Whether a request's ``expires`` and ``signature`` query values make a valid link.
+
+    Each must be given exactly once: a repeated parameter is refused rather than
+    letting the framework pick one of the values.
+    """
+    if len(expires) != 1 or len(signature) != 1:
+        return False
+    return verify(secret, key, expires[0], signature[0])
