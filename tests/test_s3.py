@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,11 @@ from typing import Any
 import pytest
 
 from artifactstore import ArtifactStore, S3ArtifactStore
+from artifactstore.testing import Capabilities, ConformanceCheck, conformance_checks
 
-from .conformance import CHECKS, Check
-from .s3server import CREDENTIALS, MotoServer, boto3_client
+from .s3server import CREDENTIALS, MotoServer, boto3_client, new_bucket
 
-
-def new_bucket(server: MotoServer) -> str:
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    boto3_client(server.endpoint).create_bucket(Bucket=name)
-    return name
+CAPABILITIES = Capabilities.of(S3ArtifactStore)
 
 
 def make_store(server: MotoServer, bucket: str, **options: Any) -> S3ArtifactStore:
@@ -36,14 +31,18 @@ async def store(moto_server: MotoServer) -> AsyncIterator[S3ArtifactStore]:
         yield s
 
 
-@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-async def test_conformance(check: Check, store: ArtifactStore, scratch: Path) -> None:
+def test_declared_capabilities() -> None:
+    assert Capabilities.of(S3ArtifactStore) == Capabilities(readable_urls=True)
+
+
+@pytest.mark.parametrize("check", conformance_checks(CAPABILITIES), ids=str)
+async def test_conformance(check: ConformanceCheck, store: ArtifactStore, scratch: Path) -> None:
     await check(store, scratch)
 
 
-@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("check", conformance_checks(CAPABILITIES), ids=str)
 async def test_conformance_with_prefix(
-    check: Check, moto_server: MotoServer, scratch: Path
+    check: ConformanceCheck, moto_server: MotoServer, scratch: Path
 ) -> None:
     bucket = new_bucket(moto_server)
     async with make_store(moto_server, bucket, prefix="tenant-a/artifacts") as s:
