@@ -4,7 +4,7 @@ The public methods live here, once: they check and normalize their arguments, th
 call a few primitives a backend provides (``_put``, ``_open``, ``_head``,
 ``_delete``, ``_list_dir``, ``_get_url``). Conveniences (``get``, ``exists``,
 ``list``, ``list_prefixes``, ``async with``) are derived from those, so every
-backend behaves the same and the conformance suite (``tests/conformance.py``)
+backend behaves the same and the conformance suite (``artifactstore.testing``)
 can hold each one to the same contract.
 """
 

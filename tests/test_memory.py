@@ -1,11 +1,13 @@
-"""The memory backend: the whole conformance suite (awaited and through the sync facade),
-then what only it promises: listings against a model, no file ever written, thread
-safety, the closed store, and its wiring (``memory://``, ``ARTIFACT_STORAGE_BACKEND``).
+"""The memory backend: the whole conformance suite (through the sync facade too: see
+tests/test_sync.py), then what only it promises: listings against a model, no file ever
+written, thread safety, the closed store, and its wiring (``memory://``,
+``ARTIFACT_STORAGE_BACKEND``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import random
@@ -21,6 +23,7 @@ from artifactstore import (
     ArtifactExistsError,
     ArtifactMetadata,
     ArtifactNotFoundError,
+    ArtifactStore,
     ArtifactStoreError,
     InvalidKeyError,
     MemoryArtifactStore,
@@ -34,11 +37,27 @@ from artifactstore import (
     store_from_url,
 )
 from artifactstore._worker import drive
+from artifactstore.testing import Capabilities, ConformanceCheck, conformance_checks
 
-from .conformance import CHECKS, Check, chunks, keys_of, sha
-from .test_sync import SYNC_CHECKS, _AsyncOverSync
+CAPABILITIES = Capabilities.of(MemoryArtifactStore)
 
-# ------------------------------------------------------- the contract, both ways
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def chunks(*parts: bytes, delay: float = 0) -> AsyncIterator[bytes]:
+    for part in parts:
+        if delay:
+            await asyncio.sleep(delay)
+        yield part
+
+
+async def keys_of(store: ArtifactStore, prefix: str = "", recursive: bool = True) -> list[str]:
+    return [m.storage_key async for m in store.list(prefix, recursive=recursive)]
+
+
+# ------------------------------------------------------------------ the contract
 
 
 @pytest.fixture
@@ -48,15 +67,11 @@ async def store() -> AsyncIterator[MemoryArtifactStore]:
         yield s
 
 
-@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-async def test_conformance(check: Check, store: MemoryArtifactStore, scratch: Path) -> None:
+@pytest.mark.parametrize("check", conformance_checks(CAPABILITIES), ids=str)
+async def test_conformance(
+    check: ConformanceCheck, store: MemoryArtifactStore, scratch: Path
+) -> None:
     await check(store, scratch)
-
-
-@pytest.mark.parametrize("check", SYNC_CHECKS, ids=lambda c: c.__name__)
-async def test_conformance_through_the_facade(check: Check, scratch: Path) -> None:
-    with SyncArtifactStore(MemoryArtifactStore("facade")) as facade:
-        await check(_AsyncOverSync(facade), scratch)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------ what it declares

@@ -150,10 +150,6 @@ def facade_capabilities(store_class: type[ArtifactStore]) -> Capabilities:
     )
 
 
-# The old list of check functions for a facade, for tests that still use it.
-SYNC_CHECKS = [c.function for c in conformance_checks(Capabilities(cancellation=False))]
-
-
 def _memory_class() -> type[ArtifactStore] | None:
     try:
         from artifactstore.backends.memory import (  # type: ignore[import-not-found,unused-ignore]

@@ -117,7 +117,7 @@ async def test_run_conformance_fails_a_store_that_returns_wrong_bytes(tmp_path: 
     assert "conformance checks failed on backend 'local':" in message
     # Each failure names its check, the exception and the line of the check.
     assert "put_bytes_like_and_get: AssertionError" in message
-    assert "at _conformance.py:" in message
+    assert "at _conformance/_put.py:" in message
     assert "assert await store.get(key) == data" in message
     # Under pytest the checks' asserts are rewritten: the message shows the bytes.
     first = error.failures[0].describe()

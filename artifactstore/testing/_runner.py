@@ -18,6 +18,9 @@ from ._conformance import CHECKS, ConformanceCheck
 
 MakeStore = Callable[[], "ArtifactStore | Awaitable[ArtifactStore]"]
 
+# The folder of the checks' modules: a failure names the line of the check there.
+_CHECKS_DIR = Path(_conformance.__file__).parent
+
 
 @dataclass(frozen=True)
 class ConformanceFailure:
@@ -32,11 +35,13 @@ class ConformanceFailure:
         message = _shorten(str(self.error))
         lines = [f"{self.check}: {what}: {message}" if message else f"{self.check}: {what}"]
         frames = traceback.extract_tb(self.error.__traceback__)
-        ours = [f for f in frames if f.filename == _conformance.__file__] or frames[-1:]
+        ours = [f for f in frames if Path(f.filename).parent == _CHECKS_DIR] or frames[-1:]
         if ours:
             frame = ours[-1]
-            where = f"{Path(frame.filename).name}:{frame.lineno}"
-            lines.append(f"    at {where}: {(frame.line or '').strip()}")
+            path = Path(frame.filename)
+            # A check's module is named with its package: _conformance/_put.py.
+            where = f"{path.parent.name}/{path.name}" if path.parent == _CHECKS_DIR else path.name
+            lines.append(f"    at {where}:{frame.lineno}: {(frame.line or '').strip()}")
         return "\n".join(lines)
 
 
