@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 # Where `make demo` keeps its sample DataRoom (never your real one unless you say so).
 DEMO_DATAROOM ?= $(CURDIR)/demo-dataroom
 
-.PHONY: demo test lint bench soak clean help
+.PHONY: demo test lint docs bench soak clean help
 
 help:
 	@echo "make demo   store and read sample deal artifacts in $(DEMO_DATAROOM)"
 	@echo "make test   run the whole test suite (S3 tests start their own moto server)"
 	@echo "make lint   ruff and mypy --strict"
+	@echo "make docs   the documentation site (MkDocs), built with --strict into site/"
 	@echo "make bench  benchmarks against peers; results in bench/results/"
 	@echo "make soak   the reliability suite's long variants"
 
@@ -48,6 +49,12 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check artifactstore tests bench examples
 	$(BIN)/mypy --strict artifactstore
 
+# The documentation site into site/ (open site/index.html). --strict: a broken link or
+# anchor, a missing API reference entry or a docstring griffe cannot parse fails it;
+# tests/test_docs.py runs the same build in `make test`.
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 bench: $(VENV)/.bench
 	$(BIN)/python -m bench
 
@@ -57,4 +64,4 @@ soak: $(VENV)/.dev
 		tests/test_races.py tests/test_faults.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-dataroom
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-dataroom site

@@ -5,7 +5,19 @@ The local filesystem is the default backend; S3 is opt-in. Start with
 
     store = LocalFilesystemArtifactStore("~/DataRoom")
     meta = await store.put(build_key("DEAL-1", CATEGORY_EMAILS, "msg-1.eml"), raw_email)
+
+Every class and function of ``__all__`` says it lives here (``__module__`` is
+``"artifactstore"``, wherever it is defined), so tracebacks, reprs and the API
+reference name ``artifactstore.X``, the path users import it from.
 """
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ._sources import PutData
 from .backends.local import LocalFilesystemArtifactStore
@@ -51,6 +63,9 @@ from .transfer import (
     copy_artifacts,
     verify_artifacts,
 )
+
+if TYPE_CHECKING:
+    from .backends.s3 import S3ArtifactStore
 
 __version__ = "0.1.0"
 
@@ -109,3 +124,45 @@ __all__ = [
     "store_from_url",
     "verify_artifacts",
 ]
+
+
+def _publish(module: str, names: Iterable[str], namespace: Mapping[str, object]) -> None:
+    """Set ``__module__`` of the classes and functions ``names`` to ``module``.
+
+    Constants, type aliases (``PutData``) and names imported on first use
+    (``S3ArtifactStore``) are left alone. ``typing.get_type_hints`` evaluates a
+    class's string annotations in the namespace of ``sys.modules[cls.__module__]``,
+    where the names its own module imported are missing: they are evaluated first,
+    in the module that wrote them, so that pydantic, FastAPI and ``get_type_hints``
+    still read ``ArtifactMetadata`` and the reports.
+    """
+    for name in names:
+        value = namespace.get(name)
+        if isinstance(value, type):
+            _evaluate_annotations(value)
+            value.__module__ = module
+        elif isinstance(value, types.FunctionType):
+            value.__module__ = module
+
+
+def _evaluate_annotations(cls: type) -> None:
+    annotations = inspect.get_annotations(cls)
+    if not any(isinstance(value, str) for value in annotations.values()):
+        return
+    defined_in = vars(sys.modules[cls.__module__])
+    class_namespace = dict(vars(cls))
+    evaluated: dict[str, object] = {}
+    for name, value in annotations.items():
+        if isinstance(value, str):
+            try:
+                value = eval(value, defined_in, class_namespace)
+            except Exception:  # e.g. a name imported only under TYPE_CHECKING: as written
+                pass
+        evaluated[name] = value
+    cls.__annotations__ = evaluated
+    for name, field in getattr(cls, "__dataclass_fields__", {}).items():
+        if name in evaluated:
+            field.type = evaluated[name]
+
+
+_publish(__name__, __all__, globals())

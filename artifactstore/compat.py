@@ -174,6 +174,7 @@ def get_artifact_store() -> LegacyArtifactStore:
 
 
 get_action_artifact_store = get_artifact_store
+"""The same function as :func:`get_artifact_store`, under the other legacy name."""
 
 
 def _content(content: bytes | str) -> bytes:

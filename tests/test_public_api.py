@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pickle
+import subprocess
+import sys
+import typing
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -137,3 +142,116 @@ def test_store_classes() -> None:
 def test_py_typed_marker_exists() -> None:
     package_dir = Path(artifactstore.__file__).parent
     assert (package_dir / "py.typed").is_file()
+
+
+# Where each public class and function says it lives (``__module__``): the module
+# users import it from, as httpx and anyio do, so that tracebacks, reprs and the API
+# reference name ``artifactstore.X`` rather than a private module.
+PUBLIC_MODULES = (
+    "artifactstore.sync",
+    "artifactstore.compat",
+    "artifactstore.web",
+    "artifactstore.web.aiohttp",
+    "artifactstore.errors",
+    "artifactstore.keys",
+    "artifactstore.metadata",
+    "artifactstore.transfer",
+)
+
+
+def _public_home(module_name: str, name: str) -> str:
+    value = getattr(importlib.import_module(module_name), name)
+    if name in artifactstore.__all__ and getattr(artifactstore, name) is value:
+        return "artifactstore"
+    return module_name
+
+
+def _classes_and_functions() -> list[tuple[str, str]]:
+    found = []
+    for module_name in ("artifactstore", *PUBLIC_MODULES):
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            value = getattr(module, name)
+            if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value)):
+                found.append((module_name, name))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name"), _classes_and_functions()
+)
+def test_module_is_where_users_import_it_from(module_name: str, name: str) -> None:
+    value = getattr(importlib.import_module(module_name), name)
+    home = _public_home(module_name, name)
+    assert value.__module__ == home
+    # And the name is really there: pickle finds classes and functions that way.
+    assert getattr(importlib.import_module(value.__module__), value.__qualname__) is value
+
+
+def test_reprs_name_the_public_path() -> None:
+    from artifactstore.web import ArtifactResponse
+
+    assert repr(artifactstore.MemoryArtifactStore) == "<class 'artifactstore.MemoryArtifactStore'>"
+    assert repr(artifactstore.TransferReport) == "<class 'artifactstore.TransferReport'>"
+    assert repr(ArtifactResponse) == "<class 'artifactstore.web.ArtifactResponse'>"
+    store = artifactstore.LocalFilesystemArtifactStore.__new__(
+        artifactstore.LocalFilesystemArtifactStore
+    )
+    assert object.__repr__(store).startswith("<artifactstore.LocalFilesystemArtifactStore object")
+
+
+def test_a_traceback_names_the_public_path() -> None:
+    code = (
+        "import asyncio, artifactstore\n"
+        "asyncio.run(artifactstore.MemoryArtifactStore().get('DEAL-1/missing.pdf'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("artifactstore.ArtifactNotFoundError: "), result.stderr
+
+
+def test_renamed_classes_still_pickle() -> None:
+    error = artifactstore.ArtifactNotFoundError("no artifact", key="DEAL-1/a.pdf")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is artifactstore.ArtifactNotFoundError
+    assert copy.key == "DEAL-1/a.pdf"
+    meta = artifactstore.ArtifactMetadata(
+        storage_backend="memory",
+        storage_key="DEAL-1/a.pdf",
+        storage_uri="memory://x/DEAL-1/a.pdf",
+        sha256="0" * 64,
+        size_bytes=3,
+        mime_type="application/pdf",
+        last_modified=datetime.now(timezone.utc),
+        metadata={"source": "banker"},
+    )
+    assert pickle.loads(pickle.dumps(meta)) == meta
+    assert pickle.loads(pickle.dumps(artifactstore.build_key)) is artifactstore.build_key
+
+
+@pytest.mark.parametrize(
+    "name",
+    [name for name in artifactstore.__all__ if inspect.isclass(getattr(artifactstore, name))],
+)
+def test_type_hints_of_renamed_classes_still_resolve(name: str) -> None:
+    # get_type_hints evaluates string annotations in sys.modules[cls.__module__]:
+    # a class renamed to "artifactstore" keeps hints that resolve.
+    cls = getattr(artifactstore, name)
+    hints = typing.get_type_hints(cls)
+    for annotation in inspect.get_annotations(cls).values():
+        assert not isinstance(annotation, str) or name == "S3ArtifactStore"
+    assert set(inspect.get_annotations(cls)) <= set(hints)
+
+
+def test_pydantic_reads_artifact_metadata() -> None:
+    # FastAPI response models: pydantic resolves the dataclass's field types.
+    import pydantic
+
+    schema = pydantic.TypeAdapter(artifactstore.ArtifactMetadata).json_schema()
+    assert schema["properties"]["last_modified"]["format"] == "date-time"
+    assert schema["properties"]["metadata"]["type"] == "object"
+    report = pydantic.TypeAdapter(artifactstore.TransferReport).json_schema()
+    assert "copied_keys" in report["properties"]

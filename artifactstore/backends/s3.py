@@ -25,6 +25,7 @@ import aiofiles
 import anyio
 from botocore.exceptions import ClientError
 
+from .. import _publish
 from .._sources import AsyncIterableSource, BytesSource, PathSource, Source, rechunk
 from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
 from ..metadata import ArtifactMetadata
@@ -544,3 +545,7 @@ async def _prepend(held: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterat
     yield held.pop()  # popped: once sent, nothing here keeps the first part alive
     async for chunk in rest:
         yield chunk
+
+
+# Users import it as artifactstore.S3ArtifactStore (loaded on first use, so named here).
+_publish("artifactstore", ["S3ArtifactStore"], globals())

@@ -31,6 +31,7 @@ import sys
 if "pytest" in sys.modules:  # show the compared values when a check fails under pytest
     sys.modules["pytest"].register_assert_rewrite("artifactstore.testing._conformance")
 
+from .. import _publish
 from ._capabilities import Capabilities
 from ._conformance import (
     CHECKS,
@@ -57,8 +58,4 @@ __all__ = [
     "run_conformance",
 ]
 
-for _name in __all__:
-    _value = globals()[_name]
-    if isinstance(_value, type) or callable(_value):
-        _value.__module__ = __name__
-del _name, _value
+_publish(__name__, __all__, globals())

@@ -6,8 +6,9 @@
 * ``download_app(store, secret=...)`` serves the local backend's signed links.
 
 Defined in ``artifactstore.web._starlette`` and imported on first use, so that
-``artifactstore.web.aiohttp`` works without Starlette installed. See
-``docs/web.md``.
+``artifactstore.web.aiohttp`` works without Starlette installed; their
+``__module__`` is then set to ``artifactstore.web``, where they are imported from.
+See ``docs/web.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ __all__ = ["ArtifactResponse", "artifact_response", "download_app"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
+        from .. import _publish
         from . import _starlette
 
+        _publish(__name__, __all__, vars(_starlette))
+        globals().update({exported: getattr(_starlette, exported) for exported in __all__})
         return getattr(_starlette, name)
     raise AttributeError(f"module 'artifactstore.web' has no attribute {name!r}")
