@@ -177,9 +177,7 @@ def _classes_and_functions() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("module_name", "name"), _classes_and_functions()
-)
+@pytest.mark.parametrize(("module_name", "name"), _classes_and_functions())
 def test_module_is_where_users_import_it_from(module_name: str, name: str) -> None:
     value = getattr(importlib.import_module(module_name), name)
     home = _public_home(module_name, name)
