@@ -76,7 +76,11 @@ def _if_range_holds(value: str, etag: str | None, last_modified: str) -> bool:
     value = value.strip()
     if value.startswith("W/"):  # weak validators never satisfy If-Range
         return False
-    return value in (etag, last_modified)
+    if etag is not None:
+        # A date is weak (two versions may share a second, RFC 9110 8.8.2.2): with
+        # an ETag to compare, only the ETag may resume a download.
+        return value == etag
+    return value == last_modified
 
 
 class _Unsatisfiable(Exception):
@@ -121,7 +125,9 @@ def _single_range(header: str, size: int) -> tuple[int, int] | None:
         if last == "":
             return None
         suffix = _position(last)
-        if suffix == 0 or size == 0:
+        if size == 0:
+            return None  # nothing to select from: the whole (empty) artifact, 200
+        if suffix == 0:
             raise _Unsatisfiable
         return max(size - suffix, 0), size
     start = _position(first)

@@ -123,6 +123,11 @@ def _check_segment(key: str, segment: str) -> None:
     for spelling in spellings - {segment}:
         if spelling in (".", "..") or "/" in spelling or "\\" in spelling or "\x00" in spelling:
             raise _refuse(key, "a segment decodes to a path separator or traversal")
+        # A case-insensitive file system folds more than lower() does ("ſ" is "s").
+        if spelling.casefold().startswith(RESERVED_PREFIX):
+            raise _refuse(key, f"segments spelling {RESERVED_PREFIX!r} are reserved by the store")
+    if unicodedata.normalize("NFKC", segment).casefold().startswith(RESERVED_PREFIX):
+        raise _refuse(key, f"segments spelling {RESERVED_PREFIX!r} are reserved by the store")
 
 
 def normalize_key(key: str) -> str:

@@ -573,3 +573,17 @@ def test_emoji_sequences_with_joiners_accepted() -> None:
 def test_reserved_names_in_any_case_refused(key: str) -> None:
     with pytest.raises(InvalidKeyError, match="reserved"):
         normalize_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ".artifact\u017ftore/index.sqlite3",  # long s: "s" once a file system folds case
+        "DEAL-1/.artifact\u017ftore.0badc0de-1-0.tmp",
+        "\uff0eartifactstore/index.sqlite3",  # fullwidth full stop: "." under NFKC
+        ".ARTIFACT\u017fTORE",
+    ],
+)
+def test_reserved_names_in_any_folded_spelling_are_refused(key: str) -> None:
+    with pytest.raises(InvalidKeyError, match="reserved"):
+        normalize_key(key)

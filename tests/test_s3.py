@@ -389,10 +389,10 @@ async def test_a_closed_store_refuses_work(moto_server: MotoServer, bucket: str)
 
 
 async def test_too_many_parts_is_refused_and_aborted(moto_server: MotoServer, bucket: str) -> None:
-    from artifactstore.backends import _s3_upload
+    from artifactstore.backends.s3 import _upload
 
-    original = _s3_upload.MAX_PARTS
-    _s3_upload.MAX_PARTS = 2
+    original = _upload.MAX_PARTS
+    _upload.MAX_PARTS = 2
     try:
         async with make_store(
             moto_server, bucket, part_size=5 * MiB, multipart_threshold=5 * MiB
@@ -401,7 +401,7 @@ async def test_too_many_parts_is_refused_and_aborted(moto_server: MotoServer, bu
                 await s.put("DEAL-1/too-big.bin", stream_of(os.urandom(16 * MiB)))
             assert not await s.exists("DEAL-1/too-big.bin")
     finally:
-        _s3_upload.MAX_PARTS = original
+        _upload.MAX_PARTS = original
     assert multipart_uploads(moto_server, bucket) == []
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from artifactstore import S3ArtifactStore
-from artifactstore.backends import _s3_metadata
+from artifactstore.backends.s3 import _metadata
 from artifactstore.metadata import MAX_USER_METADATA_BYTES
 
 from .s3server import CREDENTIALS, MotoServer, boto3_client, free_port
@@ -176,7 +176,7 @@ async def test_signed_parts_are_scrubbed_whatever_the_credentials(
 
 def sent_size(metadata: dict[str, str]) -> int:
     """What S3 counts: names plus values, as they travel (values RFC 2047-encoded)."""
-    return sum(len(k) + len(_s3_metadata.encode_value(v).encode()) for k, v in metadata.items())
+    return sum(len(k) + len(_metadata.encode_value(v).encode()) for k, v in metadata.items())
 
 
 def at_budget(extra: int = 0) -> dict[str, str]:
@@ -194,9 +194,7 @@ def test_the_encoded_form_is_what_the_budget_counts() -> None:
     assert len("note") + len(value.encode()) <= MAX_USER_METADATA_BYTES
     assert sent_size({"note": value}) > 2048
     # The budget plus the store's own SHA-256 field fits S3's 2 KiB.
-    assert (
-        MAX_USER_METADATA_BYTES + len(_s3_metadata.SHA_FIELD) + 64 <= _s3_metadata.S3_METADATA_LIMIT
-    )
+    assert MAX_USER_METADATA_BYTES + len(_metadata.SHA_FIELD) + 64 <= _metadata.S3_METADATA_LIMIT
 
 
 @pytest.mark.parametrize("source", ["bytes", "stream"])
@@ -213,10 +211,10 @@ async def test_metadata_at_the_budget_as_sent_is_stored(
         assert dict(meta.metadata) == metadata
         assert dict((await store.get_metadata("DEAL-1/x.txt")).metadata) == metadata
     sent = client.head_object(Bucket=bucket, Key="DEAL-1/x.txt")["Metadata"]
-    assert sent[_s3_metadata.SHA_FIELD] == meta.sha256
+    assert sent[_metadata.SHA_FIELD] == meta.sha256
     # What S3 received, the SHA-256 included, is within its 2 KiB.
     total = sum(len(k) + len(v.encode()) for k, v in sent.items())
-    assert total == MAX_USER_METADATA_BYTES + len(_s3_metadata.SHA_FIELD) + 64
+    assert total == MAX_USER_METADATA_BYTES + len(_metadata.SHA_FIELD) + 64
     assert total <= 2048
 
 
@@ -293,6 +291,43 @@ async def test_metadata_encoded_by_other_tools_is_decoded(
     ],
 )
 def test_every_value_survives_encoding(value: str) -> None:
-    encoded = _s3_metadata.encode_value(value)
+    encoded = _metadata.encode_value(value)
     assert encoded.isascii()
-    assert _s3_metadata.decode_value(encoded) == value
+    assert _metadata.decode_value(encoded) == value
+
+
+@pytest.mark.parametrize(
+    ("line", "secrets"),
+    [
+        (
+            "Response body:\nb'<AssumeRoleResponse><Credentials>"
+            "<AccessKeyId>ASIAKEYID</AccessKeyId>"
+            "<SecretAccessKey>stsSECRET/+=</SecretAccessKey><SessionToken>stsTOKEN==</SessionToken>"
+            "</Credentials></AssumeRoleResponse>'",
+            ["ASIAKEYID", "stsSECRET", "stsTOKEN"],
+        ),
+        (
+            'Response body:\nb\'{"roleCredentials":{"accessKeyId":"ASIASSO","secretAccessKey":'
+            '"ssoSECRET","sessionToken":"ssoTOKEN","expiration":1}}\'',
+            ["ASIASSO", "ssoSECRET", "ssoTOKEN"],
+        ),
+        ("{'x-amz-sso_bearer_token': 'BEARERTOKEN', 'Host': 'sso'}", ["BEARERTOKEN"]),
+        ("Action=AssumeRoleWithWebIdentity&WebIdentityToken=eyJWEBID&Version=1", ["eyJWEBID"]),
+    ],
+)
+def test_credentials_in_sts_and_sso_answers_are_scrubbed(line: str, secrets: list[str]) -> None:
+    """Role and SSO credentials are logged (response bodies) before their values are known."""
+    from artifactstore.backends.s3._redact import scrub
+
+    cleaned = scrub(line)
+    for secret in secrets:
+        assert secret not in cleaned
+
+
+@pytest.mark.parametrize("value", [" padded ", "trailing ", " leading", "plain"])
+def test_values_http_would_trim_are_encoded(value: str) -> None:
+    from artifactstore.backends.s3._metadata import decode_value, encode_value
+
+    sent = encode_value(value)
+    assert sent == sent.strip()  # nothing for HTTP to trim
+    assert decode_value(sent) == value

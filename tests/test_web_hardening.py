@@ -17,6 +17,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from artifactstore import LocalFilesystemArtifactStore, StorageConfigError
+from artifactstore import LocalFilesystemArtifactStore, StorageBackendError, StorageConfigError
 from artifactstore._http import plan_response
 from artifactstore.metadata import ArtifactMetadata
 from artifactstore.signing import check_link_settings, sign, signed_url, verify
@@ -557,3 +558,52 @@ async def test_head_through_the_shared_loop(tmp_path: Path, flavour: str) -> Non
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["content-length"] == str(SIZE)
     await store.aclose()
+
+
+class FailingOpenStore(LocalFilesystemArtifactStore):
+    """A real local store whose streams fail to open (a transient backend error)."""
+
+    async def _open(self, key: str, start: int, end: int | None, chunk: int) -> Any:
+        raise StorageBackendError("the disk went away", key=key)
+
+
+@pytest.mark.parametrize("flavour", ["starlette", "aiohttp"])
+async def test_a_stream_that_fails_to_open_is_503_not_500(tmp_path: Path, flavour: str) -> None:
+    store = FailingOpenStore(tmp_path / "DataRoom", durable=False)
+    await store.put(CIM, DATA)
+    answer = await _ask(flavour, store)  # type: ignore[arg-type]
+    assert (answer.status_code, answer.text) == (503, "storage unavailable")
+    await store.aclose()
+
+
+def test_if_range_with_a_date_never_resumes_when_there_is_an_etag() -> None:
+    """Two versions may share a second: a date is a weak validator (RFC 9110 8.8.2.2)."""
+    meta = ArtifactMetadata(
+        storage_backend="local",
+        storage_key="a.bin",
+        storage_uri="file:///a.bin",
+        sha256="ab" * 32,
+        size_bytes=10,
+        mime_type="application/octet-stream",
+        last_modified=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    )
+    date = "Thu, 01 Jan 2026 00:00:00 GMT"
+    by_date = plan_response(meta, method="GET", headers={"range": "bytes=5-", "if-range": date})
+    assert by_date.status == 200  # the whole, current artifact
+    by_etag = plan_response(
+        meta, method="GET", headers={"range": "bytes=5-", "if-range": f'"{"ab" * 32}"'}
+    )
+    assert by_etag.status == 206
+
+
+def test_a_suffix_range_of_an_empty_artifact_is_the_whole_empty_artifact() -> None:
+    meta = ArtifactMetadata(
+        storage_backend="local",
+        storage_key="empty.bin",
+        storage_uri="file:///empty.bin",
+        sha256="cd" * 32,
+        size_bytes=0,
+        mime_type="application/octet-stream",
+        last_modified=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    )
+    assert plan_response(meta, method="GET", headers={"range": "bytes=-5"}).status == 200

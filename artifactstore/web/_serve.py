@@ -72,8 +72,9 @@ async def serve(
         except ArtifactNotFoundError:
             await responder.text(404, "artifact not found")
             return
-        except ArtifactStoreError:
-            log.exception("artifactstore: serving %r failed", key)
+        except ArtifactStoreError as exc:
+            # No traceback: formatting one reads source files, on the event loop.
+            log.error("artifactstore: serving %r failed: %r", key, exc)
             await responder.text(503, "storage unavailable")
             return
         plan = plan_response(meta, method=method, headers=headers, filename=filename, inline=inline)
@@ -93,6 +94,12 @@ async def serve(
             if answering:
                 raise  # the headers may be out: too late to plan again
             continue  # deleted between the two looks: plan again (and 404)
+        except ArtifactStoreError as exc:
+            if answering:
+                raise  # the headers may be out: too late for another status
+            log.error("artifactstore: serving %r failed: %r", key, exc)
+            await responder.text(503, "storage unavailable")
+            return
     await responder.text(503, "artifact is changing, retry")
 
 

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ...errors import StoreClosedError
+
 __all__ = ["Fingerprint", "IndexRow", "LocalIndex", "RawRow", "fingerprint"]
 
 log = logging.getLogger("artifactstore")
@@ -81,8 +83,11 @@ class LocalIndex:
         self._pid = 0
         # key -> row to write, or None to delete; read before the database.
         self._staged: dict[str, IndexRow | None] = {}
+        self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
+        if self._closed:  # never reopened behind a closing store's back
+            raise StoreClosedError()
         if self._conn is None or self._pid != os.getpid():
             # A connection must not cross fork(): a child opens its own.
             path = self._path()
@@ -105,10 +110,17 @@ class LocalIndex:
         self._staged.clear()
 
     def close(self) -> None:
-        """Close the connection (the staged writes should be flushed first)."""
-        if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
-        self._conn = None
+        """Commit what is staged (best effort, as at a batch's end), then close for good."""
+        try:
+            self.flush()
+        except (sqlite3.Error, OSError):
+            self._staged.clear()
+            log.warning("artifactstore: the DataRoom index could not be committed", exc_info=True)
+        finally:
+            self._closed = True
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
 
     def get(self, key: str) -> IndexRow | None:
         """The row for ``key``, staged or committed; ``None`` if the index cannot tell."""

@@ -149,6 +149,40 @@ def _described(
     return described
 
 
+def _any_artifact(
+    room: Room, folder: Folder, prefix: str, pending: list[tuple[Folder | None, str]]
+) -> bool:
+    """Whether ``folder`` directly holds an artifact; queues its sub-folders otherwise.
+
+    Cheap on purpose (no ``stat`` per file, stops at the first artifact): it runs for
+    every sub-folder of a non-recursive listing, in one small-lane job.
+    """
+    lead = f"{prefix}/" if prefix else ""
+    links, folders = [], []
+    try:
+        with os.scandir(folder.fd) as it:
+            for entry in it:
+                key = lead + entry.name
+                if not is_key(key):
+                    continue
+                if entry.is_file(follow_symlinks=False):
+                    return True
+                if entry.is_symlink():
+                    links.append((entry.name, key))
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append((entry.name, key))
+    except OSError:
+        return False
+    for name, key in links:
+        try:
+            if _linked_file(room, folder, name, key) is not None:
+                return True
+        except OSError:
+            continue
+    pending.extend((room.tree.subfolder(folder, name), key) for name, key in folders)
+    return False
+
+
 def _holds_artifacts(room: Room, parent: Folder, entry: Entry) -> bool:
     """Whether listing the sub-folder ``entry`` would yield anything (the rule of ``scan``)."""
     name, key = entry[0][:-1], entry[1]
@@ -159,10 +193,8 @@ def _holds_artifacts(room: Room, parent: Folder, entry: Entry) -> bool:
             if folder is None:
                 continue
             try:
-                for sort_name, sub, st in scan_names(room, folder, prefix):
-                    if st is not None:
-                        return True
-                    pending.append((room.tree.subfolder(folder, sort_name[:-1]), sub))
+                if _any_artifact(room, folder, prefix, pending):
+                    return True
             finally:
                 folder.close()
         return False

@@ -188,7 +188,8 @@ def hash_copy(room: Room, copy: Copy, offset: int, size: int) -> int:
 
 def commit_copy(room: Room, copy: Copy, if_not_exists: bool) -> ArtifactMetadata:
     """Commit the temporary file exactly as a put commits its own."""
-    _close_copy_sources(copy)
+    with copy.upload.lock:  # a cancelled copy's abort may be closing them on the other lane
+        _close_copy_sources(copy)
     return _write.commit(
         room, copy.upload, copy.reader.mime_type, copy.metadata, if_not_exists, sha256=copy.sha256
     )

@@ -50,11 +50,12 @@ class Reader:
     sha256: str | None
     mime_type: str
     metadata: dict[str, str]
+    #: Whether its jobs belong on the large lane: fixed at open, so that every job of
+    #: a reader (its close included) runs on one lane, whatever the file does later.
+    large: bool = False
 
-    @property
-    def large(self) -> bool:
-        """Whether its reads belong on the large lane."""
-        return self.st.st_size > SMALL_FILE
+    def __post_init__(self) -> None:
+        self.large = self.st.st_size > SMALL_FILE
 
 
 def _open_file(room: Room, key: str) -> int:

@@ -165,8 +165,10 @@ class Room:
 
     def dirty(self, folder: Folder) -> None:
         """``folder``'s entries changed: fsync it at the end of the batch (if durable)."""
-        if self.durable and folder.path not in self._dirty:
-            self._dirty[folder.path] = os.dup(folder.fd)
+        if self.durable:
+            if folder.path not in self._dirty:
+                self._dirty[folder.path] = os.dup(folder.fd)
+            self.on_staged()  # the job's success depends on that fsync
 
     def forget_dirty(self, path: str) -> None:
         """The folder at ``path`` was removed: nothing to fsync there."""

@@ -23,11 +23,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import InvalidKeyError, StorageConfigError
+from ...errors import InvalidKeyError, StorageConfigError, StoreClosedError
 from ...keys import RESERVED_PREFIX
 
 __all__ = ["DIR_FLAGS", "Folder", "Tree", "is_reserved"]
@@ -42,8 +43,15 @@ _RESERVED = RESERVED_PREFIX.lower()
 
 
 def is_reserved(name: str) -> bool:
-    """Whether a file name is the store's own (the index folder, temporary files)."""
-    return name[: len(_RESERVED)].lower() == _RESERVED
+    """Whether a file name is the store's own (the index folder, temporary files).
+
+    Folded as a case-insensitive file system might fold it ("ſ" is an "s" there).
+    """
+    if name[: len(_RESERVED)].lower() == _RESERVED:
+        return True
+    return not name.isascii() and (
+        unicodedata.normalize("NFKC", name).casefold().startswith(_RESERVED)
+    )
 
 
 @dataclass
@@ -93,6 +101,7 @@ class Tree:
         self.fd = -1
         #: The descriptor of ``{root}/.artifactstore`` (the index lives there).
         self.reserved_fd = -1
+        self._closed = False
 
     # ------------------------------------------------------------------ the root
 
@@ -109,6 +118,8 @@ class Tree:
         """
         if self.fd >= 0:
             return
+        if self._closed:  # never reopened (by name) behind a closing store's back
+            raise StoreClosedError()
         try:
             fd = os.open(self.root, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
         except FileNotFoundError:
@@ -155,6 +166,7 @@ class Tree:
             if fd >= 0:
                 os.close(fd)
         self.fd = self.reserved_fd = -1
+        self._closed = True
 
     def index_path(self, name: str) -> str:
         """A path to ``.artifactstore/name`` that goes through the open descriptor."""

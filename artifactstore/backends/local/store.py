@@ -393,7 +393,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
 
     async def cleanup(self, *, older_than: float | None = None) -> int:
         """Remove temporary files of dead writers (and, with ``older_than``, older ones)."""
-        root_fd = await self._run(_dup_root)
+        root_fd = await self._run(_dup_root, discard=os.close)
         if driving():  # the sync facade's own thread may block
             return sweep_temporaries(root_fd, older_than)
         return await anyio.to_thread.run_sync(sweep_temporaries, root_fd, older_than)
@@ -403,11 +403,13 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         if self._closed:
             return
         self._closed = True
-        await self._large.run(_noop)  # clean-ups queued there first
-        await self._small.run(self._room.index.close)
-        self._small.submit(self._room.shutdown)
-        self._small.close()
-        self._large.close()
+        try:
+            await self._large.run(_noop)  # clean-ups queued there first
+            await self._small.run(self._room.index.close)
+        finally:
+            self._small.submit(self._room.shutdown)
+            self._small.close()
+            self._large.close()
 
 
 def _prepared(room: Room, fn: Callable[..., T], args: tuple[Any, ...]) -> T:

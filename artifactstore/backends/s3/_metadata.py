@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 
-from ..metadata import MAX_USER_METADATA_BYTES
+from ...metadata import MAX_USER_METADATA_BYTES
 
 __all__ = [
     "S3_METADATA_LIMIT",
@@ -44,7 +44,9 @@ S3_METADATA_LIMIT = 2048
 
 def encode_value(value: str) -> str:
     """The header value S3 is sent for ``value``: itself, or one encoded-word."""
-    if value.isascii() and decode_value(value) == value:
+    # Plain ASCII goes as it is, unless decoding would change it, or HTTP would trim
+    # it (leading and trailing whitespace of a header value is not kept).
+    if value.isascii() and decode_value(value) == value and value == value.strip():
         return value
     return f"=?UTF-8?B?{base64.b64encode(value.encode()).decode('ascii')}?="
 

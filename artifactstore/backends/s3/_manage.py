@@ -1,7 +1,7 @@
 """Store management on S3: server-side copy, batch delete under a prefix, the store's URL.
 
 ``S3ArtifactStore._copy``, ``_delete_prefix`` and ``_url`` are thin methods over
-the functions here.
+the functions here, which are given the store's ``Objects`` (``_objects``).
 
 Copy: no byte passes through this process. The source is HEADed for its recorded
 SHA-256 (an object written by other means has none: it is hashed once, then the
@@ -25,20 +25,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import anyio
 
-from .. import keys as _keys
-from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
-from ..metadata import ArtifactMetadata, guess_mime_type
-from ._s3_client import S3Settings
-from ._s3_errors import SourceChanged
-from ._s3_upload import _unwrap, server_copy
-
-if TYPE_CHECKING:
-    from .s3 import S3ArtifactStore
+from ... import keys as _keys
+from ...errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
+from ...metadata import ArtifactMetadata, guess_mime_type
+from ._errors import SourceChanged
+from ._objects import Objects
+from ._settings import S3Settings
+from ._upload import server_copy, unwrap
 
 __all__ = ["copy", "delete_prefix", "is_key", "store_url"]
 
@@ -60,35 +58,33 @@ def is_key(key: str) -> bool:
         return False
 
 
-async def copy(
-    store: S3ArtifactStore, src: str, dst: str, *, if_not_exists: bool
-) -> ArtifactMetadata:
+async def copy(objects: Objects, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
     """Copy ``src`` to ``dst`` within the bucket, server-side; return ``dst``'s metadata."""
-    settings = store._settings
-    client = await store._client.get()
+    settings = objects.settings
+    client = await objects.client.get()
     for _attempt in range(COPY_ATTEMPTS):
-        head = await store._head_object(src)
-        meta = store._metadata(src, head)
-        sha256 = meta.sha256 or await store._hash_version(src, head["ETag"])
+        head = await objects.head_object(src)
+        meta = objects.metadata(src, head)
+        sha256 = meta.sha256 or await objects.hash_version(src, head["ETag"])
         if sha256 is None:
             continue  # replaced while it was being hashed: look again
         mime = meta.mime_type or guess_mime_type(dst)
         user = dict(meta.metadata)
         if meta.size_bytes == 0:
             # Nothing to copy: a PutObject says the same, with no condition on a source.
-            return await store._put_object(dst, b"", mime, user, if_not_exists)
-        args = store._headers(mime, user, sha256)
+            return await objects.put_object(dst, b"", mime, user, if_not_exists)
+        args = objects.headers(mime, user, sha256)
         args.update({name: head[name] for name in _CARRIED if head.get(name)})
         try:
             await server_copy(
                 client,
-                bucket=store.bucket,
-                source_key=store._object_key(src),
-                key=store._object_key(dst),
+                bucket=objects.bucket,
+                source_key=objects.object_key(src),
+                key=objects.object_key(dst),
                 etag=head["ETag"],
                 size=meta.size_bytes,
                 args=args,
-                errors=lambda doing: _copy_errors(store, src, dst, doing),
+                errors=lambda doing: _copy_errors(objects, src, dst, doing),
                 single_copy_limit=settings.single_copy_limit,
                 part_size=settings.part_size,
                 parts_in_flight=settings.parts_in_flight,
@@ -96,29 +92,29 @@ async def copy(
             )
         except SourceChanged:
             continue  # the source was replaced after the HEAD: copy the new one
-        return store._written(dst, meta.size_bytes, mime, user, sha256)
+        return objects.written(dst, meta.size_bytes, mime, user, sha256)
     raise StorageBackendError(
-        f"{src!r} in bucket {store.bucket!r} kept being replaced while it was copied to "
+        f"{src!r} in bucket {objects.bucket!r} kept being replaced while it was copied to "
         f"{dst!r}; try again",
         key=src,
     )
 
 
 @contextmanager
-def _copy_errors(store: S3ArtifactStore, src: str, dst: str, doing: str) -> Iterator[None]:
+def _copy_errors(objects: Objects, src: str, dst: str, doing: str) -> Iterator[None]:
     """Errors of a copy name ``dst``, but a missing object is the source."""
     try:
-        with store._errors(dst, doing):
+        with objects.errors(dst, doing):
             yield
     except ArtifactNotFoundError as exc:
         raise ArtifactNotFoundError(
-            f"no artifact at {src!r} in bucket {store.bucket!r} to copy to {dst!r}; check "
+            f"no artifact at {src!r} in bucket {objects.bucket!r} to copy to {dst!r}; check "
             "the key, or list the folder to see what is there",
             key=src,
         ) from exc.__cause__
 
 
-async def delete_prefix(store: S3ArtifactStore, prefix: str) -> int:
+async def delete_prefix(objects: Objects, prefix: str) -> int:
     """Delete every object under ``prefix/`` through DeleteObjects; return how many.
 
     Pages of the listing (1,000 keys) become DeleteObjects batches, up to
@@ -128,9 +124,9 @@ async def delete_prefix(store: S3ArtifactStore, prefix: str) -> int:
     A key another client deleted meanwhile is still counted (S3 reports a deleted
     key either way).
     """
-    client = await store._client.get()
-    bucket = store.bucket
-    strip = len(store._prefix) + 1 if store._prefix else 0
+    client = await objects.client.get()
+    bucket = objects.bucket
+    strip = len(objects.prefix) + 1 if objects.prefix else 0
     slots = anyio.Semaphore(DELETES_IN_FLIGHT)
     deleted = 0
     failed: list[tuple[str, str]] = []
@@ -138,7 +134,7 @@ async def delete_prefix(store: S3ArtifactStore, prefix: str) -> int:
     async def delete_batch(batch: list[str]) -> None:
         nonlocal deleted
         try:
-            with store._errors(prefix, "deleting the artifacts under"):
+            with objects.errors(prefix, "deleting the artifacts under"):
                 answer = await client.delete_objects(
                     Bucket=bucket,
                     Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
@@ -149,11 +145,11 @@ async def delete_prefix(store: S3ArtifactStore, prefix: str) -> int:
         deleted += len(batch) - len(errors)
         failed.extend((e.get("Key", "")[strip:], e.get("Code", "")) for e in errors)
 
-    args: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{store._object_key(prefix)}/"}
+    args: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{objects.object_key(prefix)}/"}
     try:
         async with anyio.create_task_group() as group:
             while True:
-                with store._errors(prefix, "listing"):
+                with objects.errors(prefix, "listing"):
                     page = await client.list_objects_v2(**args)
                 # As ``list`` shows them: objects whose names are not keys are left alone.
                 keys = [o["Key"] for o in page.get("Contents", []) if is_key(o["Key"][strip:])]
@@ -165,7 +161,7 @@ async def delete_prefix(store: S3ArtifactStore, prefix: str) -> int:
                     break
                 args["ContinuationToken"] = token
     except BaseException as exc:
-        single = _unwrap(exc)
+        single = unwrap(exc)
         if single is exc:
             raise
         raise single from single.__cause__

@@ -22,13 +22,14 @@ from typing import Any, NoReturn
 import anyio
 from botocore.exceptions import ClientError
 
-from ._s3_errors import SourceChanged, conditional_conflict, precondition_failed
+from ._errors import SourceChanged, conditional_conflict, precondition_failed
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
     "copy_part_size",
+    "unwrap",
     "hash_update",
     "multipart_copy",
     "multipart_upload",
@@ -153,13 +154,13 @@ async def _abort_and_raise(
                 key,
                 exc_info=True,
             )
-    single = _unwrap(exc)
+    single = unwrap(exc)
     if single is exc:
         raise exc
     raise single from single.__cause__  # the group's context is noise
 
 
-def _unwrap(exc: BaseException) -> BaseException:
+def unwrap(exc: BaseException) -> BaseException:
     """The one error a task group wrapped: callers expect the library's errors, not groups."""
     while isinstance(exc, BaseExceptionGroup):
         inner = [e for e in exc.exceptions if not isinstance(e, anyio.get_cancelled_exc_class())]

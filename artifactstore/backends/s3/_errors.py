@@ -20,7 +20,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from ..errors import (
+from ...errors import (
     ArtifactExistsError,
     ArtifactNotFoundError,
     ArtifactStoreError,

@@ -1,0 +1,17 @@
+"""The S3 backend (opt-in: ``pip install 'artifactstore[s3]'``), one module per responsibility.
+
+- ``store``: :class:`S3ArtifactStore`, the async face;
+- ``_settings``: :class:`S3Settings`, the options, validated;
+- ``_client``: the aioboto3 client of each event loop; ``_redact``: credentials kept
+  out of the SDK's logs;
+- ``_errors``: botocore/aiohttp exceptions translated to the library's errors;
+- ``_objects``: keys, HEAD, hashing and PutObject, shared by the store and ``_manage``;
+- ``_upload``: multipart uploads and server-side copies; ``_read``: GetObject bodies;
+- ``_metadata``: user metadata as ``x-amz-meta-*`` headers;
+- ``_manage``: server-side copy, batch delete under a prefix, the store's URL.
+"""
+
+from ._settings import S3Settings as S3Settings
+from .store import S3ArtifactStore
+
+__all__ = ["S3ArtifactStore"]

@@ -1,0 +1,45 @@
+"""Reading an object: a GetObject response body, chunk by chunk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...metadata import ArtifactMetadata
+from ._errors import map_errors
+
+__all__ = ["S3Opened"]
+
+
+class S3Opened:
+    """A GetObject response body, read chunk by chunk; closing it frees its connection."""
+
+    def __init__(
+        self, bucket: str, metadata: ArtifactMetadata, body: Any, remaining: int, chunk: int
+    ) -> None:
+        self.metadata = metadata
+        self._body = body
+        self._remaining = remaining
+        self._chunk = chunk
+        self._bucket = bucket
+
+    async def read(self) -> bytes:
+        if self._body is None or self._remaining <= 0:
+            self.close_nowait()
+            return b""
+        with map_errors(self._bucket, self.metadata.storage_key, "reading"):
+            data: bytes = await self._body.read(min(self._chunk, self._remaining))
+        if not data:
+            self.close_nowait()
+            return b""
+        self._remaining -= len(data)
+        return data
+
+    async def aclose(self) -> None:
+        self.close_nowait()
+
+    def close_nowait(self) -> None:
+        # close(), not release(): the rest of the body is unread, so the connection
+        # cannot go back to the pool; closing it frees the pool slot at once.
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()

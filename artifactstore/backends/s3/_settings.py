@@ -1,0 +1,98 @@
+"""The S3 backend's settings: every option of ``S3ArtifactStore``, validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ... import keys as _keys
+from ...errors import StorageConfigError
+
+__all__ = ["S3Settings"]
+
+MiB = 1024 * 1024
+_MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Everything an ``S3ArtifactStore`` is configured with.
+
+    Credentials are kept out of ``repr`` (``field(repr=False)``); leave them
+    ``None`` to use the standard AWS chain (environment, profile, role).
+    """
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    profile_name: str | None = None
+    #: "path" or "virtual"; default: path-style for a custom endpoint, else virtual.
+    addressing_style: str | None = None
+    max_pool_connections: int = 64
+    retry_mode: str = "standard"
+    max_attempts: int = 5
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    #: Server-side encryption: None, "AES256" (SSE-S3) or "aws:kms" (SSE-KMS).
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    part_size: int = 8 * MiB
+    parts_in_flight: int = 4
+    multipart_threshold: int = 8 * MiB
+    #: Check once, on first use, that the bucket exists (clear error if not).
+    verify_bucket: bool = True
+    #: Largest object stamped by one CopyObject (S3: 5 GiB); bigger ones part by part.
+    single_copy_limit: int = 5 * 1024**3
+
+    @classmethod
+    def build(cls, bucket: str, **options: Any) -> S3Settings:
+        """Validate and normalize the options (``StorageConfigError`` names the bad one)."""
+        unknown = set(options) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown S3ArtifactStore options: {', '.join(sorted(unknown))}")
+        if not isinstance(bucket, str) or not bucket or "/" in bucket:
+            raise StorageConfigError(
+                f"S3 bucket name {bucket!r} is not valid; set AWS_S3_BUCKET to a bucket name",
+                setting="AWS_S3_BUCKET",
+            )
+        prefix = options.get("prefix") or ""
+        options["prefix"] = _keys.normalize_prefix(prefix)
+        settings = cls(bucket=bucket, **options)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        def bad(setting: str, why: str) -> StorageConfigError:
+            return StorageConfigError(f"S3 option {setting}: {why}", setting=setting)
+
+        if self.retry_mode not in ("standard", "adaptive", "legacy"):
+            raise bad("retry_mode", f"{self.retry_mode!r} is not standard, adaptive or legacy")
+        if not 1 <= self.max_attempts <= 20:
+            raise bad("max_attempts", "must be 1 to 20")
+        if self.addressing_style not in (None, "path", "virtual", "auto"):
+            raise bad("addressing_style", "must be path, virtual or auto")
+        if self.sse not in (None, "AES256", "aws:kms"):
+            raise bad("sse", f"{self.sse!r} is not AES256 or aws:kms")
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise bad("sse_kms_key_id", "needs sse='aws:kms'")
+        if self.part_size < _MIN_PART:
+            raise bad("part_size", f"must be at least {_MIN_PART} bytes (the S3 minimum)")
+        if not 1 <= self.parts_in_flight <= self.max_pool_connections:
+            raise bad("parts_in_flight", "must be 1 to max_pool_connections")
+        if self.multipart_threshold < 1:
+            raise bad("multipart_threshold", "must be positive")
+        if self.single_copy_limit < _MIN_PART:
+            raise bad("single_copy_limit", f"must be at least {_MIN_PART} bytes")
+
+    def encryption_args(self) -> dict[str, str]:
+        """The SSE arguments of PutObject, CreateMultipartUpload and CopyObject."""
+        if self.sse is None:
+            return {}
+        args = {"ServerSideEncryption": self.sse}
+        if self.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.sse_kms_key_id
+        return args

@@ -1,0 +1,350 @@
+"""``S3ArtifactStore``: artifacts as objects in an S3 bucket (AWS, MinIO, Ceph RGW, R2).
+
+Opt-in (``pip install 'artifactstore[s3]'``). One aioboto3 client per store,
+created on first use and closed by ``aclose()``; never a client per call.
+
+What is stored with each object: the bytes; ``Content-Type`` = the mime type;
+``x-amz-meta-*`` = the user's metadata plus ``artifactstore-sha256``, so
+``get_metadata`` is one HEAD. Small payloads are one PutObject; large or
+unknown-length ones a multipart upload (``_upload``). A SHA-256 is only known
+at the end of a stream, after S3 fixed the object's metadata, so a streamed upload
+whose source could not be hashed first is stamped afterwards by a server-side copy
+onto itself, conditional on its ETag (another writer's object is never stamped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import anyio
+from botocore.exceptions import ClientError
+
+from ... import _publish
+from ..._sources import (
+    BytesSource,
+    PathSource,
+    Source,
+    exact_parts,
+    hash_file,
+    prepend,
+    read_file,
+)
+from ...errors import ArtifactNotFoundError, InvalidKeyError
+from ...metadata import ArtifactMetadata
+from ...protocol import ArtifactStore, Listing
+from . import _manage
+from . import _metadata as _meta
+from ._client import S3Client
+from ._errors import error_code
+from ._objects import SHA_FIELD, Objects
+from ._read import S3Opened
+from ._settings import S3Settings
+from ._upload import MAX_PARTS, hash_update, multipart_upload, stamp_metadata
+
+__all__ = ["S3ArtifactStore"]
+
+
+class S3ArtifactStore(ArtifactStore):
+    """Artifacts as objects in ``bucket``, under an optional key ``prefix``.
+
+    Credentials come from the standard AWS chain (environment, profile, role) unless
+    given; they never appear in a repr, a log line or an error message. See
+    :class:`~artifactstore.backends.s3.S3Settings` for every option.
+    """
+
+    backend_name: ClassVar[str] = "s3"
+
+    def __init__(self, bucket: str, **options: Any) -> None:
+        self._settings = S3Settings.build(bucket, **options)
+        self._client = S3Client(self._settings)
+        self._bucket = self._settings.bucket
+        self._prefix = self._settings.prefix
+        self._objects = Objects(self._settings, self._client)
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name."""
+        return self._bucket
+
+    def _key_from_location(self, key: str) -> str | None:
+        if not key.startswith("s3://"):
+            return None
+        # storage_uri is "s3://bucket/key", the key as is (not URL-encoded, as S3
+        # tools write it): strip the prefix rather than parse it as a URL ('#', '?').
+        own = f"s3://{self._bucket}/"
+        if not key.startswith(own):
+            raise InvalidKeyError(f"{key!r} is not in bucket {self._bucket!r}", key=key)
+        return key[len(own) :]
+
+    # ------------------------------------------------------------------- writing
+
+    async def _put(
+        self,
+        key: str,
+        source: Source,
+        *,
+        mime_type: str,
+        metadata: dict[str, str],
+        if_not_exists: bool,
+    ) -> ArtifactMetadata:
+        settings = self._settings
+        _meta.check_budget(metadata)  # as S3 counts it, before any request
+        if isinstance(source, BytesSource) and len(source.data) <= settings.multipart_threshold:
+            return await self._objects.put_object(
+                key, bytes(source.data), mime_type, metadata, if_not_exists
+            )
+        known_sha: str | None = None
+        if isinstance(source, PathSource):
+            known_sha, size = await anyio.to_thread.run_sync(hash_file, source.path)
+            self._check_part_count(size)
+            if size <= settings.multipart_threshold:
+                data = await anyio.to_thread.run_sync(read_file, source.path)
+                return await self._objects.put_object(key, data, mime_type, metadata, if_not_exists)
+        elif isinstance(source, BytesSource):
+            self._check_part_count(len(source.data))
+            hasher = hashlib.sha256()
+            await hash_update(hasher, source.data)
+            known_sha = hasher.hexdigest()
+
+        parts = exact_parts(source, settings.part_size)
+        first = await anext(parts, b"")
+        if len(first) < settings.part_size:  # the whole stream fit in one part
+            await parts.aclose()
+            return await self._objects.put_object(key, first, mime_type, metadata, if_not_exists)
+        held = [first]
+        del first  # the upload holds parts_in_flight parts at most: not this one too
+        return await self._put_multipart(
+            key,
+            prepend(held, parts),
+            known_sha,
+            mime_type,
+            metadata,
+            if_not_exists,
+            from_file=isinstance(source, PathSource),
+        )
+
+    def _check_part_count(self, size: int) -> None:
+        """Refuse up front what would need more parts than S3 allows."""
+        if size > self._settings.part_size * MAX_PARTS:
+            raise ValueError(
+                f"{size} bytes need more than {MAX_PARTS} parts of {self._settings.part_size}; "
+                "use a larger part_size for artifacts this big"
+            )
+
+    async def _put_multipart(
+        self,
+        key: str,
+        parts: AsyncIterator[bytes],
+        known_sha: str | None,
+        mime: str,
+        metadata: dict[str, str],
+        if_not_exists: bool,
+        from_file: bool,
+    ) -> ArtifactMetadata:
+        client = await self._client.get()
+        object_key = self._objects.object_key(key)
+        user = dict(metadata)
+        if known_sha is not None:
+            user[SHA_FIELD] = known_sha
+        # A bytes source was hashed before (immutable); a file may change meanwhile.
+        trusted = known_sha is not None and not from_file
+        completed, streamed_sha, size = await multipart_upload(
+            client,
+            bucket=self._bucket,
+            key=object_key,
+            parts=parts,
+            create_args={
+                "ContentType": mime,
+                "Metadata": _meta.encode(user),
+                **self._objects.extra_args(),
+            },
+            parts_in_flight=self._settings.parts_in_flight,
+            if_not_exists=if_not_exists,
+            errors=lambda doing: self._objects.errors(key, doing),
+            hash_parts=not trusted,
+        )
+        sha256 = known_sha if trusted else streamed_sha
+        assert sha256 is not None
+        if known_sha != sha256:
+            # The SHA-256 was not known when S3 fixed the metadata (a stream), or the
+            # file changed after it was hashed: stamp the real one now. Shielded:
+            # the bytes are in place, so finish even if the caller is cancelled.
+            with anyio.CancelScope(shield=True):
+                await stamp_metadata(
+                    client,
+                    bucket=self._bucket,
+                    key=object_key,
+                    etag=completed["ETag"],
+                    size=size,
+                    args=self._objects.headers(mime, metadata, sha256),
+                    errors=lambda doing: self._objects.errors(key, doing),
+                    single_copy_limit=self._settings.single_copy_limit,
+                    part_size=self._settings.part_size,
+                    parts_in_flight=self._settings.parts_in_flight,
+                )
+        return self._objects.written(key, size, mime, metadata, sha256)
+
+    # ------------------------------------------------------------------- reading
+
+    async def _open(self, key: str, start: int, end: int | None, chunk: int) -> S3Opened:
+        client = await self._client.get()
+        args: dict[str, Any] = {"Bucket": self._bucket, "Key": self._objects.object_key(key)}
+        if start or end is not None:
+            args["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        if end is not None and end <= start:  # an empty range: S3 has no way to ask for one
+            return S3Opened(self._bucket, await self._head(key), None, 0, chunk)
+        with self._objects.errors(key, "reading"):
+            try:
+                answer = await client.get_object(**args)
+            except ClientError as exc:
+                if error_code(exc)[0] != "InvalidRange":
+                    raise
+                answer = None  # the range starts past the end: nothing to read
+        if answer is None:
+            return S3Opened(self._bucket, await self._head(key), None, 0, chunk)
+        total = answer.get("ContentLength", 0)
+        content_range = answer.get("ContentRange")
+        if content_range:  # "bytes 0-9/1234"
+            total = int(content_range.rsplit("/", 1)[1])
+        meta = self._objects.metadata(key, answer, size=total)
+        if meta.sha256 is None:
+            answer["Body"].close()
+            meta = await self._head(key)  # hashes objects stored by others
+            with self._objects.errors(key, "reading"):
+                answer = await client.get_object(**args)
+        return S3Opened(self._bucket, meta, answer["Body"], answer.get("ContentLength", 0), chunk)
+
+    async def _head(self, key: str) -> ArtifactMetadata:
+        return await self._objects.head(key)
+
+    async def exists(self, key: str) -> bool:
+        """Return whether an object is stored at ``key`` (one HEAD, no hashing)."""
+        key = self.normalize_key(key)
+        client = await self._client.get()
+        try:
+            with self._objects.errors(key, "checking"):
+                await client.head_object(Bucket=self._bucket, Key=self._objects.object_key(key))
+        except ArtifactNotFoundError:
+            return False
+        return True
+
+    async def _delete(self, key: str) -> bool:
+        # DeleteObject answers 204 whether or not the key existed: ask first.
+        if not await self.exists(key):
+            return False
+        client = await self._client.get()
+        with self._objects.errors(key, "deleting"):
+            await client.delete_object(Bucket=self._bucket, Key=self._objects.object_key(key))
+        return True
+
+    async def _copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """A server-side copy (CopyObject, or UploadPartCopy parts); see ``_manage``."""
+        return await _manage.copy(self._objects, src, dst, if_not_exists=if_not_exists)
+
+    async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """Copy server-side, then delete the source: S3 has no rename.
+
+        Not atomic as a whole: each step is, but a crash between the two leaves the
+        artifact at both keys (never at neither); moving again (without
+        ``if_not_exists``) finishes the job.
+        """
+        meta = await self._copy(src, dst, if_not_exists=if_not_exists)
+        client = await self._client.get()
+        with self._objects.errors(src, "deleting"):
+            await client.delete_object(Bucket=self._bucket, Key=self._objects.object_key(src))
+        return meta
+
+    async def _delete_prefix(self, prefix: str) -> int:
+        return await _manage.delete_prefix(self._objects, prefix)
+
+    def _url(self) -> str:
+        return _manage.store_url(self._settings)
+
+    async def _get_url(self, key: str, expires_in: int) -> str:
+        client = await self._client.get()
+        with self._objects.errors(key, "signing a URL for"):
+            url: str = await client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": self._objects.object_key(key)},
+                ExpiresIn=expires_in,
+            )
+        return url
+
+    async def _list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
+        client = await self._client.get()
+        full = self._objects.object_key(prefix) if prefix else self._prefix
+        list_prefix = f"{full}/" if full else ""
+        strip = len(f"{self._prefix}/") if self._prefix else 0
+        args: dict[str, Any] = {"Bucket": self._bucket, "Prefix": list_prefix}
+        if not recursive:
+            args["Delimiter"] = "/"
+        while True:
+            with self._objects.errors(prefix or None, "listing"):
+                page = await client.list_objects_v2(**args)
+            artifacts = []
+            for item in page.get("Contents", []):
+                key = item["Key"][strip:]
+                if _manage.is_key(key):
+                    artifacts.append(
+                        ArtifactMetadata(
+                            storage_backend="s3",
+                            storage_key=key,
+                            storage_uri=self._objects.uri(key),
+                            sha256=None,  # not in a listing: one HEAD per item would tell
+                            size_bytes=item.get("Size", 0),
+                            mime_type=None,
+                            last_modified=item["LastModified"].astimezone(timezone.utc),
+                        )
+                    )
+            folders = [
+                p["Prefix"][strip:].rstrip("/")
+                for p in page.get("CommonPrefixes", [])
+                if _manage.is_key(p["Prefix"][strip:].rstrip("/"))
+            ]
+            yield Listing(artifacts, folders)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            args["ContinuationToken"] = token
+
+    async def cleanup(self, *, older_than: float | None = None) -> int:
+        """Abort incomplete multipart uploads under the prefix begun over ``older_than`` s ago.
+
+        ``older_than`` defaults to one hour, sparing uploads in progress elsewhere.
+        The bucket lifecycle rule ``AbortIncompleteMultipartUpload`` does the same
+        on S3's side; this is for when a process was killed outright.
+        """
+        limit = 3600.0 if older_than is None else older_than
+        client = await self._client.get()
+        cutoff = datetime.now(timezone.utc).timestamp() - limit
+        args: dict[str, Any] = {"Bucket": self._bucket}
+        if self._prefix:
+            args["Prefix"] = f"{self._prefix}/"
+        aborted = 0
+        while True:
+            with self._objects.errors(None, "listing the incomplete uploads of"):
+                page = await client.list_multipart_uploads(**args)
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() > cutoff:
+                    continue
+                aborting = self._objects.errors(upload["Key"], "aborting")
+                with anyio.CancelScope(shield=True), aborting:
+                    await client.abort_multipart_upload(
+                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            args["KeyMarker"] = page.get("NextKeyMarker")
+            args["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    async def aclose(self) -> None:
+        """Close the S3 client and its connection pool."""
+        await self._client.aclose()
+
+
+# Users import it as artifactstore.S3ArtifactStore (loaded on first use, so named here).
+_publish("artifactstore", ["S3ArtifactStore"], globals())
