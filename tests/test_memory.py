@@ -566,3 +566,27 @@ def test_a_forked_child_gets_a_usable_copy() -> None:
         pytest.fail("the child hung on the store's lock")
     assert os.waitstatus_to_exitcode(status) == 0
     assert facade.get("DEAL-1/x") == b"parent"
+
+
+async def test_large_data_is_hashed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hashlib releases the GIL: a 200 MB put must not stall every other task on the loop."""
+    import threading
+
+    import artifactstore.backends.memory as memory
+
+    seen: list[tuple[int, bool]] = []
+    real = memory._hexdigest
+    loop_thread = threading.get_ident()
+
+    def recording(data: bytes) -> str:
+        seen.append((len(data), threading.get_ident() != loop_thread))
+        return real(data)
+
+    monkeypatch.setattr(memory, "_hexdigest", recording)
+    big = b"x" * (2 * 1024 * 1024)
+    store = MemoryArtifactStore()
+    assert (await store.put("big", big)).sha256 == real(big)
+    assert await store.get("big", verify=True) == big
+    await store.put("small", b"y")
+    assert seen == [(len(big), True), (len(big), True), (1, False)]
+    await store.aclose()

@@ -90,8 +90,8 @@ def _s3_store(server: MotoServer) -> S3ArtifactStore:
 @pytest.fixture(scope="session")
 def artifactstore_moto_server() -> Iterator[MotoServer]:
     """One moto S3 server process for the session (skipped without moto[server])."""
-    if importlib.util.find_spec("moto") is None:
-        pytest.skip("s3_artifact_store needs moto: pip install 'moto[server]'")
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        pytest.skip("s3_artifact_store needs moto's server: pip install 'moto[server]'")
     server = MotoServer.start()
     try:
         yield server
