@@ -6,6 +6,7 @@ file) is refused with a ``TypeError``/``ValueError`` before anything is written.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -16,6 +17,9 @@ from typing import IO, Any, Union
 import aiofiles
 import anyio
 
+from ._threads import SOURCE_READERS
+from ._worker import driving
+
 __all__ = [
     "AsyncIterableSource",
     "BytesSource",
@@ -25,6 +29,7 @@ __all__ = [
     "Source",
     "as_source",
     "check_chunk",
+    "chunks_of",
     "exact_parts",
     "hash_file",
     "prepend",
@@ -205,3 +210,62 @@ async def prepend(held: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterato
     yield held.pop()
     async for chunk in rest:
         yield chunk
+
+
+# ---- the caller's data, read off the stores' own threads --------------------
+# A pipe whose writer pauses, a FIFO nobody opens yet, a file on a stalled mount:
+# each is read on a daemon thread of its own (``_threads``), one hop per chunk, so
+# a slow source delays only its own put. A caller driving the coroutine itself
+# (the sync facade) reads in its own thread, the one that chose to wait.
+
+
+def _checked(chunk: object) -> bytes | bytearray | memoryview:
+    if chunk is None:
+        raise TypeError("the file object is non-blocking and had no data; pass a blocking one")
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise TypeError(f"the file object's read() returned {type(chunk).__name__}, not bytes")
+    return chunk
+
+
+async def _from_file(file: IO[bytes], size: int) -> AsyncIterator[bytes | bytearray | memoryview]:
+    while True:
+        if driving():
+            chunk = _checked(file.read(size))
+        else:
+            loop = asyncio.get_running_loop()
+            chunk = _checked(await loop.run_in_executor(SOURCE_READERS, file.read, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+async def _from_path(path: str, size: int) -> AsyncIterator[bytes | bytearray | memoryview]:
+    if driving():
+        with open(path, "rb", buffering=0) as file:  # noqa: ASYNC230 (the caller's thread)
+            while chunk := file.read(size):
+                yield chunk
+        return
+    async with aiofiles.open(path, "rb", buffering=0, executor=SOURCE_READERS) as afile:
+        while chunk := await afile.read(size):
+            yield chunk
+
+
+async def chunks_of(source: Source, size: int) -> AsyncIterator[bytes | bytearray | memoryview]:
+    """The bytes of a non-bytes ``source`` (or a large bytes one), ``size`` at a time."""
+    if isinstance(source, BytesSource):
+        view = source.data
+        for i in range(0, len(view), size):
+            yield view[i : i + size]
+        return
+    if isinstance(source, AsyncIterableSource):
+        chunks: AsyncIterator[bytes | bytearray | memoryview] = rechunk(source.iterable, size)
+    elif isinstance(source, PathSource):
+        chunks = _from_path(source.path, size)
+    else:
+        assert isinstance(source, FileSource)
+        chunks = _from_file(source.file, size)
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]

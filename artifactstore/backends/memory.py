@@ -28,17 +28,16 @@ import asyncio
 import bisect
 import dataclasses
 import hashlib
-import io
 import os
 import re
 import threading
 import weakref
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import IO, ClassVar
+from typing import ClassVar
 from urllib.parse import quote, unquote
 
-from .._sources import AsyncIterableSource, BytesSource, PathSource, Source, check_chunk
+from .._sources import BytesSource, Source, chunks_of
 from .._threads import SOURCE_READERS
 from .._worker import driving
 from ..errors import (
@@ -71,26 +70,6 @@ def _exists(key: str) -> ArtifactExistsError:
     return ArtifactExistsError(f"artifact {key!r} already exists", key=key)
 
 
-def _checked(chunk: object) -> bytes:
-    if chunk is None:
-        raise TypeError("the file object is non-blocking and had no data; pass a blocking one")
-    if not isinstance(chunk, (bytes, bytearray, memoryview)):
-        raise TypeError(f"the file object's read() returned {type(chunk).__name__}, not bytes")
-    return bytes(chunk)
-
-
-def _read_file(file: IO[bytes]) -> bytes:
-    parts = []
-    while chunk := _checked(file.read(DEFAULT_CHUNK_SIZE)):
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _read_path(path: str) -> bytes:
-    with open(path, "rb", buffering=0) as file:
-        return _read_file(file)
-
-
 #: Data from this size on is hashed on a thread (hashlib releases the GIL), not on the loop.
 _HASH_ON_A_THREAD = 1024 * 1024
 
@@ -113,27 +92,9 @@ async def _gather(source: Source) -> bytes:
         if isinstance(whole, bytes) and len(whole) == source.data.nbytes:
             return whole  # already immutable: kept as is, not copied
         return bytes(source.data)
-    if isinstance(source, AsyncIterableSource):
-        parts = [bytes(check_chunk(chunk)) async for chunk in source.iterable]
-        return b"".join(parts)
-    if driving():  # the sync facade's calling thread, which chose to block
-        return (
-            _read_path(source.path) if isinstance(source, PathSource) else _read_file(source.file)
-        )
-    loop = asyncio.get_running_loop()
-    if isinstance(source, PathSource):  # a named file: read whole, in one hop
-        return await loop.run_in_executor(SOURCE_READERS, _read_path, source.path)
-    file = source.file
-    if isinstance(file, io.BytesIO):  # already in memory: reading it never blocks
-        return _read_file(file)
-    # A pipe or a slow mount may block: a thread hop per chunk, so a cancelled put
-    # stops reading after the chunk in progress.
-    parts = []
-    while chunk := _checked(
-        await loop.run_in_executor(SOURCE_READERS, file.read, DEFAULT_CHUNK_SIZE)
-    ):
-        parts.append(chunk)
-    return b"".join(parts)
+    # Anything else is read as the local backend reads it: off the event loop, a
+    # chunk per hop (a cancelled put stops after the chunk in progress).
+    return b"".join([bytes(chunk) async for chunk in chunks_of(source, DEFAULT_CHUNK_SIZE)])
 
 
 _live_stores: weakref.WeakSet[MemoryArtifactStore] = weakref.WeakSet()

@@ -22,8 +22,8 @@ Guarantees:
 
 Modules: ``store`` (the async face and its lanes), ``_room`` (one DataRoom's state
 and group commit), ``_tree`` (descriptor walking and the symlink rule), ``_write``,
-``_read``, ``_listing``, ``_manage`` (copy, move, delete_prefix), ``_sources`` (the
-caller's data, read off the lanes), ``_temps`` (temporary names and their sweep),
+``_read``, ``_listing``, ``_manage`` (copy, move), ``_prune``
+(delete_prefix), ``_temps`` (temporary names and their sweep),
 ``_index`` (the SQLite index), ``_oserrors`` (OS errors into the library's), and
 ``folders`` (``ensure_folder``: a DataRoom folder made by these rules outside a store).
 """

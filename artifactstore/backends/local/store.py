@@ -11,7 +11,7 @@ a ``BatchWorker`` thread:
   files, kernel copies, the walk that plans a ``delete_prefix``.
 
 So a 1 GiB put never holds up a 5-byte get, and a caller's slow source (a pipe, a
-FIFO, a stalled mount) is read on a thread of its own (``_sources``), never on a lane.
+FIFO, a stalled mount) is read on a thread of its own (``artifactstore._sources``), never on a lane.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 
-from ..._sources import BytesSource, Source
+from ..._sources import BytesSource, Source, chunks_of
 from ..._worker import BatchWorker, driving
 from ...errors import InvalidKeyError, StoreClosedError
 from ...metadata import ArtifactMetadata
@@ -35,7 +35,6 @@ from . import _manage, _prune, _read, _write
 from ._listing import scan
 from ._read import Reader
 from ._room import Room
-from ._sources import chunks_of
 from ._temps import sweep_temporaries
 
 __all__ = ["LocalFilesystemArtifactStore"]
@@ -404,7 +403,10 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             return
         self._closed = True
         try:
-            await self._large.run(_noop)  # clean-ups queued there first
+            # Clean-ups first: a discarded result on the small lane queues its abort on
+            # the large lane, so drain the small lane, then the large one.
+            await self._small.run(_noop)
+            await self._large.run(_noop)
             await self._small.run(self._room.index.close)
         finally:
             self._small.submit(self._room.shutdown)
