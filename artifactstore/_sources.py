@@ -7,15 +7,13 @@ file) is refused with a ``TypeError``/``ValueError`` before anything is written.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import IO, Any, Union
+from typing import IO, Union
 
 import aiofiles
-import anyio
 
 from ._threads import SOURCE_READERS
 from ._worker import driving
@@ -31,10 +29,7 @@ __all__ = [
     "check_chunk",
     "chunks_of",
     "exact_parts",
-    "hash_file",
     "prepend",
-    "read_exactly",
-    "read_file",
     "rechunk",
 ]
 
@@ -120,7 +115,9 @@ def check_chunk(chunk: object) -> bytes | bytearray | memoryview:
     raise TypeError(f"the data source yielded {type(chunk).__name__}, not bytes")
 
 
-async def rechunk(iterable: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+async def rechunk(
+    iterable: AsyncIterable[bytes | bytearray | memoryview], size: int
+) -> AsyncIterator[bytes]:
     """Re-cut an async byte stream into chunks of ``size`` bytes (the last one shorter).
 
     Web servers deliver request bodies in small pieces; one worker hop per piece
@@ -142,67 +139,23 @@ async def rechunk(iterable: AsyncIterable[bytes], size: int) -> AsyncIterator[by
         yield bytes(buffer)
 
 
-# Readers of put data in parts of an exact size (a multipart upload's parts), and
-# of a whole file; the blocking ones are for worker threads.
+async def exact_parts(source: Source, size: int) -> AsyncIterator[bytes]:
+    """The source's bytes in chunks of exactly ``size`` (the last one shorter).
 
-
-def hash_file(path: str) -> tuple[str, int]:
-    """The SHA-256 and size of the file at ``path`` (blocking: call it in a thread)."""
-    hasher = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(MiB):
-            hasher.update(chunk)
-            size += len(chunk)
-    return hasher.hexdigest(), size
-
-
-def read_file(path: str) -> bytes:
-    """The whole file at ``path`` (blocking: call it in a thread)."""
-    with open(path, "rb") as f:
-        return f.read()
-
-
-async def exact_parts(source: Source, size: int) -> AsyncGenerator[bytes, None]:
-    """The source's bytes in chunks of ``size`` (the last one shorter), read off the loop."""
+    A multipart upload's parts. Bytes are sliced (one copy each); other sources are
+    read through :func:`chunks_of` (on the source readers' threads) and re-cut,
+    without a copy when a read returned a whole part.
+    """
     if isinstance(source, BytesSource):
         for i in range(0, max(len(source.data), 1), size):
             yield bytes(source.data[i : i + size])
-    elif isinstance(source, AsyncIterableSource):
-        async for chunk in rechunk(source.iterable, size):
-            yield chunk
         return
-    elif isinstance(source, PathSource):
-        # One thread hop per part is nothing next to uploading it: aiofiles is right here.
-        async with aiofiles.open(source.path, "rb") as f:
-            while True:
-                chunk = await f.read(size)
-                yield chunk
-                if len(chunk) < size:
-                    return
-    else:
-        while True:
-            chunk = await anyio.to_thread.run_sync(read_exactly, source.file, size)
-            yield chunk
-            if len(chunk) < size:
-                return
-
-
-def read_exactly(file: Any, size: int) -> bytes:
-    """``size`` bytes from a blocking file object, fewer only at its end."""
-    parts = []
-    missing = size
-    while missing:
-        chunk = file.read(missing)
-        if chunk is None:
-            raise TypeError("the file object is non-blocking and had no data; pass a blocking one")
-        if not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise TypeError(f"the file object's read() returned {type(chunk).__name__}, not bytes")
-        if not chunk:
-            break
-        parts.append(bytes(chunk))
-        missing -= len(chunk)
-    return b"".join(parts)
+    chunks = chunks_of(source, size)
+    try:
+        async for part in rechunk(chunks, size):
+            yield part
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 async def prepend(held: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -202,7 +202,7 @@ _S3_URL_INT = {"max_pool_connections", "max_attempts", "part_size", "parts_in_fl
 _S3_URL_FLOAT = {"connect_timeout", "read_timeout"}
 _S3_URL_BOOL = {"verify_bucket"}
 _S3_URL_STR = {"endpoint_url", "region", "profile_name", "addressing_style", "retry_mode",
-               "sse", "sse_kms_key_id"}  # fmt: skip
+               "sse", "sse_kms_key_id", "sha256_record"}  # fmt: skip
 _LOCAL_URL_BOOL = {"durable", "create"}
 # A URL scheme: two characters at least, so that a Windows drive (C:) stays a path.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")

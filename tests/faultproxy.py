@@ -4,6 +4,13 @@ Each accepted connection (moto answers one request per connection) is, at
 random with the given weights: passed through, dropped (closed at once), stalled
 (held open, never answered), or answered with an HTTP 500 or 503 error itself.
 It runs its own event loop in a daemon thread; counts of each fault are kept.
+
+It also logs every request line it passes through (``requests``: "GET /b/k?x"),
+which is how tests count what reached the server, and can answer chosen
+requests itself (``refuse``: a request-line predicate and the status and S3
+error code to answer with), which is how a test plays a server that lacks a
+feature. moto's server speaks HTTP/1.0, closing each connection after one
+answer, so the first request line of a connection is its only one.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 from .s3server import free_port
 
@@ -21,10 +29,22 @@ _ERROR = (
 )
 
 
-def _error_response(status: int) -> bytes:
-    code, reason = ("SlowDown", "Slow Down") if status == 503 else ("InternalError", "Error")
-    body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>"
+def _error_response(status: int, code: str | None = None) -> bytes:
+    default, reason = ("SlowDown", "Slow Down") if status == 503 else ("InternalError", "Error")
+    body = f"<Error><Code>{code or default}</Code><Message>injected</Message></Error>"
     return _ERROR.format(status=status, reason=reason, length=len(body), body=body).encode()
+
+
+def _header(head: bytes, wanted: bytes) -> str:
+    for header in head.split(b"\r\n")[1:]:
+        name, _, value = header.partition(b":")
+        if name.strip().lower() == wanted:
+            return value.strip().decode("latin-1")
+    return ""
+
+
+def _content_length(head: bytes) -> int:
+    return int(_header(head, b"content-length") or 0)
 
 
 class FaultProxy:
@@ -35,6 +55,12 @@ class FaultProxy:
         self.target_port = target_port
         self.weights = {"pass": 1.0}
         self.counts: Counter[str] = Counter()
+        #: Request lines passed through ("GET /bucket/key?query"), in arrival order.
+        self.requests: list[str] = []
+        #: The Range header of each of those requests ("" when it had none).
+        self.ranges: list[str] = []
+        #: Requests answered here instead: (predicate on the request line, status, code).
+        self.refuse: list[tuple[Callable[[str], bool], int, str]] = []
         self._rng = random.Random(seed)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -72,7 +98,19 @@ class FaultProxy:
                 writer.write(_error_response(int(kind)))
                 await writer.drain()
                 return
+            head = await reader.readuntil(b"\r\n\r\n")
+            line = head.split(b"\r\n", 1)[0].decode("latin-1").rsplit(" ", 1)[0]
+            for matches, status, code in self.refuse:
+                if matches(line):
+                    self.counts["refused"] += 1
+                    await reader.readexactly(_content_length(head))  # the client sends it all
+                    writer.write(_error_response(status, code))
+                    await writer.drain()
+                    return
+            self.requests.append(line)
+            self.ranges.append(_header(head, b"range"))
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            up_writer.write(head)
 
             async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
                 try:

@@ -119,9 +119,20 @@ async def test_multipart_upload_records_sha256(
     if kind == "file":
         source.close()
     raw = boto3_client(moto_server.endpoint).head_object(Bucket=bucket, Key="DEAL-1/big.bin")
-    assert raw["Metadata"]["artifactstore-sha256"] == sha(data)
-    if kind in ("path", "bytes"):  # hashed first: no stamping copy changed the ETag
-        assert raw["ETag"].strip('"').endswith("-3")  # really a three-part upload
+    # Really a three-part upload, never rewritten by a copy afterwards.
+    assert raw["ETag"].strip('"').endswith("-3")
+    recorded = raw["Metadata"]["artifactstore-sha256"]
+    if kind == "bytes":  # in memory: hashed first, the SHA-256 in the metadata
+        assert recorded == sha(data)
+    else:  # read once, hashed as uploaded: the SHA-256 in a tag bound to the ETag
+        assert recorded == "tag"
+        tags = boto3_client(moto_server.endpoint).get_object_tagging(
+            Bucket=bucket, Key="DEAL-1/big.bin"
+        )["TagSet"]
+        assert {t["Key"]: t["Value"] for t in tags} == {
+            "artifactstore-sha256": sha(data),
+            "artifactstore-etag": raw["ETag"].strip('"'),
+        }
     assert multipart_uploads(moto_server, bucket) == []
 
 

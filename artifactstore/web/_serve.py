@@ -19,6 +19,7 @@ from typing import Protocol
 
 from .._http import ResponsePlan, plan_response
 from ..errors import ArtifactNotFoundError, ArtifactStoreError, InvalidKeyError
+from ..metadata import ArtifactMetadata
 from ..protocol import ArtifactStore
 from ..signing import verify
 
@@ -85,7 +86,7 @@ async def serve(
         answering = False
         try:
             async with stream:
-                if stream.metadata.sha256 != meta.sha256:
+                if _replaced(meta, stream.metadata):
                     continue  # replaced between the two looks: plan again
                 answering = True
                 await responder.body(plan, stream)
@@ -101,6 +102,14 @@ async def serve(
             await responder.text(503, "storage unavailable")
             return
     await responder.text(503, "artifact is changing, retry")
+
+
+def _replaced(planned: ArtifactMetadata, opened: ArtifactMetadata) -> bool:
+    """Whether the artifact opened is another one than the one the plan was made for."""
+    if planned.sha256 is not None and opened.sha256 is not None:
+        return planned.sha256 != opened.sha256
+    # A range of an S3 object stored by other tools may open without its SHA-256.
+    return (planned.size_bytes, planned.last_modified) != (opened.size_bytes, opened.last_modified)
 
 
 def link_is_valid(

@@ -35,6 +35,7 @@ __all__ = [
     "error_code",
     "map_errors",
     "precondition_failed",
+    "refused_feature",
 ]
 
 _DENIED = {
@@ -70,6 +71,23 @@ def precondition_failed(exc: BaseException) -> bool:
 def conditional_conflict(exc: BaseException) -> bool:
     """Whether ``exc`` is S3's 409 ``ConditionalRequestConflict`` (retry the write)."""
     return isinstance(exc, ClientError) and error_code(exc)[0] == "ConditionalRequestConflict"
+
+
+# What a service answers for a request it does not implement, or a policy refuses.
+_REFUSED = {"NotImplemented", "XNotImplemented", "MethodNotAllowed", "NotSupported"}
+
+
+def refused_feature(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) says the service or the policy refuses a feature.
+
+    501/405 (not implemented by this S3-compatible service) or 403 (not allowed by
+    the bucket policy): the caller falls back to another way of doing the same.
+    """
+    cause = exc if isinstance(exc, ClientError) else exc.__cause__
+    if not isinstance(cause, ClientError):
+        return False
+    code, status = error_code(cause)
+    return code in _REFUSED or code in _DENIED or status in (403, 405, 501)
 
 
 # Operations whose 412 means "If-None-Match: * failed": the key exists.

@@ -65,7 +65,7 @@ async def copy(objects: Objects, src: str, dst: str, *, if_not_exists: bool) -> 
     for _attempt in range(COPY_ATTEMPTS):
         head = await objects.head_object(src)
         meta = objects.metadata(src, head)
-        sha256 = meta.sha256 or await objects.hash_version(src, head["ETag"])
+        sha256 = meta.sha256 or await objects.sha256_of(src, head, download=True)
         if sha256 is None:
             continue  # replaced while it was being hashed: look again
         mime = meta.mime_type or guess_mime_type(dst)
@@ -180,7 +180,8 @@ def store_url(settings: S3Settings) -> str:
     """``s3://bucket[/prefix]?[endpoint_url=...&]region=...``, as ``store_from_url`` reads it.
 
     The query names what makes an equivalent store: the endpoint (when set), the
-    region (always), and, when set, encryption and addressing style; not tuning
+    region (always), and, when set, encryption, addressing style and how SHA-256s
+    are recorded; not tuning
     options (part size, timeouts). The prefix is percent-encoded (``/`` kept), the
     query URL-encoded. Credentials and the profile are never part of it; user info
     in the endpoint is dropped.
@@ -196,4 +197,6 @@ def store_url(settings: S3Settings) -> str:
         value = getattr(settings, name)
         if value is not None:
             query[name] = value
+    if settings.sha256_record != "tag":
+        query["sha256_record"] = settings.sha256_record
     return f"s3://{settings.bucket}{path}?{urlencode(query)}"

@@ -1,4 +1,4 @@
-"""The store's bucket as the package's modules reach it: keys, errors, HEAD, hashing, PutObject.
+"""The store's bucket as the package's modules reach it: keys, errors, HEAD, SHA-256s, PutObject.
 
 ``S3ArtifactStore`` and the functions of ``_manage`` share one :class:`Objects`
 per store, rather than the functions reaching into the store's private members.
@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 
-from ...errors import StorageBackendError
+from ...errors import ArtifactNotFoundError, ArtifactStoreError, StorageBackendError
 from ...metadata import ArtifactMetadata
 from . import _metadata as _meta
+from . import _sha
 from ._client import S3Client
-from ._errors import map_errors, precondition_failed
+from ._errors import map_errors, precondition_failed, refused_feature
 from ._settings import S3Settings
-from ._upload import hash_update
+from ._upload import hash_update, stamp_metadata
 
 __all__ = ["SHA_FIELD", "Objects"]
 
 SHA_FIELD = _meta.SHA_FIELD
 MiB = 1024 * 1024
+log = logging.getLogger("artifactstore")
 
 
 class Objects:
@@ -34,6 +37,10 @@ class Objects:
         self.client = client
         self.bucket = settings.bucket
         self.prefix = settings.prefix
+        #: SHA-256s learned, by object version (see ``_sha``).
+        self.known = _sha.Known()
+        #: Set once the service or the policy refused PutObjectTagging: copy instead.
+        self.tagging_refused = settings.sha256_record == "copy"
 
     def object_key(self, key: str) -> str:
         """The object key of a store key (under the prefix)."""
@@ -49,7 +56,10 @@ class Objects:
         return self.settings.encryption_args()
 
     def headers(self, mime: str, metadata: dict[str, str], sha256: str) -> dict[str, Any]:
-        """What an object is stored with: mime type, metadata and SHA-256, encryption."""
+        """What an object is stored with: mime type, metadata and SHA-256, encryption.
+
+        ``sha256`` is the SHA-256, or ``_sha.TAG_MARK`` when it will follow in a tag.
+        """
         return {
             "ContentType": mime,
             "Metadata": _meta.encode({**metadata, SHA_FIELD: sha256}),
@@ -57,9 +67,14 @@ class Objects:
         }
 
     def metadata(self, key: str, head: dict[str, Any], size: int | None = None) -> ArtifactMetadata:
-        """The metadata of ``key`` from a HeadObject or GetObject answer."""
+        """The metadata of ``key`` from a HeadObject or GetObject answer.
+
+        ``sha256`` is what the object's metadata records, or what this store learned
+        about this version of it; ``None`` if neither knows (see :meth:`sha256_of`).
+        """
         user = _meta.decode(head.get("Metadata") or {})
-        sha256 = user.pop(SHA_FIELD, None)
+        sha256 = _sha.recorded(user) or self.known.get(_sha.version_of(self.object_key(key), head))
+        user.pop(SHA_FIELD, None)
         modified: datetime = head.get("LastModified") or datetime.now(timezone.utc)
         modified = modified.astimezone(timezone.utc)  # botocore's tzutc() to the stdlib's
         return ArtifactMetadata(
@@ -116,14 +131,22 @@ class Objects:
             meta = self.metadata(key, head)
             if meta.sha256 is not None:
                 return meta
-            # Written by other means (or a stamp interrupted): hash the object itself.
-            sha256 = await self.hash_version(key, head["ETag"])
+            sha256 = await self.sha256_of(key, head, download=True)
             if sha256 is not None:
                 return dataclasses.replace(meta, sha256=sha256)
         raise StorageBackendError(
             f"{key!r} in bucket {self.bucket!r} kept being replaced while it was hashed; try again",
             key=key,
         )
+
+    async def look(self, key: str) -> ArtifactMetadata:
+        """The metadata of ``key`` as far as it is known without downloading the object."""
+        head = await self.head_object(key)
+        meta = self.metadata(key, head)
+        if meta.sha256 is None:
+            sha256 = await self.sha256_of(key, head, download=False)
+            meta = dataclasses.replace(meta, sha256=sha256)
+        return meta
 
     async def head_object(self, key: str) -> dict[str, Any]:
         """The raw HeadObject answer (``ArtifactNotFoundError`` if there is none)."""
@@ -154,3 +177,96 @@ class Objects:
                 return None
             raise
         return hasher.hexdigest()
+
+    # ---- SHA-256s not in the metadata (see ``_sha``) ------------------------------
+
+    async def sha256_of(self, key: str, answer: dict[str, Any], *, download: bool) -> str | None:
+        """The SHA-256 of the version of ``key`` that ``answer`` (HEAD or GET) describes.
+
+        From the metadata, what this store learned, or the object's tags (if its
+        metadata says they hold it); else, with ``download``, by hashing the object
+        (once per version). ``None`` when it is not known without downloading, or
+        the version was replaced meanwhile.
+        """
+        user = _meta.decode(answer.get("Metadata") or {})
+        sha256 = _sha.recorded(user)
+        if sha256 is not None:
+            return sha256
+        version = _sha.version_of(self.object_key(key), answer)
+        sha256 = self.known.get(version)
+        if sha256 is None and user.get(SHA_FIELD) == _sha.TAG_MARK:
+            sha256 = await self._from_tags(key, answer)
+            if sha256 is not None:
+                self.known.remember(version, sha256)
+        if sha256 is None and download:
+            sha256 = await self.known.once(version, lambda: self.hash_version(key, answer["ETag"]))
+        return sha256
+
+    async def _from_tags(self, key: str, answer: dict[str, Any]) -> str | None:
+        client = await self.client.get()
+        try:
+            with self.errors(key, "reading the tags of"):
+                tags = await client.get_object_tagging(Bucket=self.bucket, Key=self.object_key(key))
+        except ArtifactStoreError as exc:
+            if isinstance(exc, ArtifactNotFoundError) or refused_feature(exc):
+                return None  # gone (the caller looks again), or no tags here: hash it
+            raise
+        return _sha.from_tags(tags.get("TagSet", []), answer["ETag"])
+
+    async def record(
+        self,
+        key: str,
+        completed: dict[str, Any],
+        *,
+        sha256: str,
+        size: int,
+        mime: str,
+        metadata: dict[str, str],
+    ) -> None:
+        """Record the SHA-256 of a multipart upload just completed (its metadata: the mark).
+
+        A tag (one small request), or where tagging is refused, the object copied
+        onto itself with the SHA-256 in its metadata. Both only touch the version
+        ``completed`` names (the tag names its ETag; the copy is conditional on it),
+        so another writer's newer object is never given this SHA-256.
+        """
+        object_key = self.object_key(key)
+        etag = completed["ETag"]
+        version = (object_key, etag.strip('"'), size)
+        self.known.remember(version, sha256)
+        client = await self.client.get()
+        if not self.tagging_refused:
+            extra = {"VersionId": completed["VersionId"]} if completed.get("VersionId") else {}
+            try:
+                with self.errors(key, "tagging"):
+                    await client.put_object_tagging(
+                        Bucket=self.bucket,
+                        Key=object_key,
+                        Tagging=_sha.tag_set(sha256, etag),
+                        **extra,
+                    )
+                return
+            except ArtifactNotFoundError:
+                return  # deleted since: nothing left to record it for
+            except ArtifactStoreError as exc:
+                if not refused_feature(exc):
+                    raise
+                self.tagging_refused = True
+                log.warning(
+                    "artifactstore: bucket %r refused object tagging (%s); SHA-256s of "
+                    "streamed uploads are recorded by a server-side copy instead",
+                    self.bucket,
+                    exc.__cause__,
+                )
+        await stamp_metadata(
+            client,
+            bucket=self.bucket,
+            key=object_key,
+            etag=etag,
+            size=size,
+            args=self.headers(mime, metadata, sha256),
+            errors=lambda doing: self.errors(key, doing),
+            single_copy_limit=self.settings.single_copy_limit,
+            part_size=self.settings.part_size,
+            parts_in_flight=self.settings.parts_in_flight,
+        )

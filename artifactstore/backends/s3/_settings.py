@@ -45,8 +45,13 @@ class S3Settings:
     multipart_threshold: int = 8 * MiB
     #: Check once, on first use, that the bucket exists (clear error if not).
     verify_bucket: bool = True
-    #: Largest object stamped by one CopyObject (S3: 5 GiB); bigger ones part by part.
+    #: Largest object copied by one CopyObject (S3: 5 GiB); bigger ones part by part.
     single_copy_limit: int = 5 * 1024**3
+    #: How the SHA-256 of a streamed multipart upload is recorded once known: "tag"
+    #: (PutObjectTagging; falls back to "copy" where refused) or "copy" (the object
+    #: copied onto itself with it in its metadata: one HEAD reads it, but every byte
+    #: is written twice). See docs/s3-backend.md.
+    sha256_record: str = "tag"
 
     @classmethod
     def build(cls, bucket: str, **options: Any) -> S3Settings:
@@ -85,6 +90,8 @@ class S3Settings:
             raise bad("parts_in_flight", "must be 1 to max_pool_connections")
         if self.multipart_threshold < 1:
             raise bad("multipart_threshold", "must be positive")
+        if self.sha256_record not in ("tag", "copy"):
+            raise bad("sha256_record", f"{self.sha256_record!r} is not tag or copy")
         if self.single_copy_limit < _MIN_PART:
             raise bad("single_copy_limit", f"must be at least {_MIN_PART} bytes")
 

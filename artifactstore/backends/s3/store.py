@@ -6,16 +6,18 @@ created on first use and closed by ``aclose()``; never a client per call.
 What is stored with each object: the bytes; ``Content-Type`` = the mime type;
 ``x-amz-meta-*`` = the user's metadata plus ``artifactstore-sha256``, so
 ``get_metadata`` is one HEAD. Small payloads are one PutObject; large or
-unknown-length ones a multipart upload (``_upload``). A SHA-256 is only known
-at the end of a stream, after S3 fixed the object's metadata, so a streamed upload
-whose source could not be hashed first is stamped afterwards by a server-side copy
-onto itself, conditional on its ETag (another writer's object is never stamped).
+unknown-length ones a multipart upload (``_upload``). A SHA-256 known only at the
+end of a stream (or a large file, read once) comes after S3 fixed the object's
+metadata: it is recorded in a tag, or by a copy where tagging is refused (``_sha``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -23,15 +25,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from ... import _publish
-from ..._sources import (
-    BytesSource,
-    PathSource,
-    Source,
-    exact_parts,
-    hash_file,
-    prepend,
-    read_file,
-)
+from ..._sources import BytesSource, PathSource, Source, chunks_of, exact_parts, prepend
 from ...errors import ArtifactNotFoundError, InvalidKeyError
 from ...metadata import ArtifactMetadata
 from ...protocol import ArtifactStore, Listing
@@ -39,10 +33,11 @@ from . import _manage
 from . import _metadata as _meta
 from ._client import S3Client
 from ._errors import error_code
-from ._objects import SHA_FIELD, Objects
+from ._objects import Objects
 from ._read import S3Opened
 from ._settings import S3Settings
-from ._upload import MAX_PARTS, hash_update, multipart_upload, stamp_metadata
+from ._sha import TAG_MARK, version_of
+from ._upload import MAX_PARTS, hash_update, multipart_upload
 
 __all__ = ["S3ArtifactStore"]
 
@@ -92,38 +87,35 @@ class S3ArtifactStore(ArtifactStore):
     ) -> ArtifactMetadata:
         settings = self._settings
         _meta.check_budget(metadata)  # as S3 counts it, before any request
-        if isinstance(source, BytesSource) and len(source.data) <= settings.multipart_threshold:
-            return await self._objects.put_object(
-                key, bytes(source.data), mime_type, metadata, if_not_exists
-            )
         known_sha: str | None = None
-        if isinstance(source, PathSource):
-            known_sha, size = await anyio.to_thread.run_sync(hash_file, source.path)
-            self._check_part_count(size)
-            if size <= settings.multipart_threshold:
-                data = await anyio.to_thread.run_sync(read_file, source.path)
-                return await self._objects.put_object(key, data, mime_type, metadata, if_not_exists)
-        elif isinstance(source, BytesSource):
+        if isinstance(source, BytesSource):
+            if len(source.data) <= settings.multipart_threshold:
+                return await self._objects.put_object(
+                    key, bytes(source.data), mime_type, metadata, if_not_exists
+                )
+            # In memory and immutable: hash first, so the SHA-256 goes in the metadata.
             self._check_part_count(len(source.data))
             hasher = hashlib.sha256()
             await hash_update(hasher, source.data)
             known_sha = hasher.hexdigest()
+        elif isinstance(source, PathSource):
+            size = (await anyio.to_thread.run_sync(os.stat, source.path)).st_size
+            self._check_part_count(size)
+            if size <= settings.multipart_threshold:  # one read, hashed in memory
+                data = b"".join([chunk async for chunk in chunks_of(source, size + 1)])
+                return await self._objects.put_object(key, data, mime_type, metadata, if_not_exists)
+            # Larger: read once, hashed while its parts upload (the file may change
+            # meanwhile: the SHA-256 is always that of the bytes uploaded).
 
         parts = exact_parts(source, settings.part_size)
         first = await anext(parts, b"")
         if len(first) < settings.part_size:  # the whole stream fit in one part
-            await parts.aclose()
+            await parts.aclose()  # type: ignore[attr-defined]
             return await self._objects.put_object(key, first, mime_type, metadata, if_not_exists)
         held = [first]
         del first  # the upload holds parts_in_flight parts at most: not this one too
         return await self._put_multipart(
-            key,
-            prepend(held, parts),
-            known_sha,
-            mime_type,
-            metadata,
-            if_not_exists,
-            from_file=isinstance(source, PathSource),
+            key, prepend(held, parts), known_sha, mime_type, metadata, if_not_exists
         )
 
     def _check_part_count(self, size: int) -> None:
@@ -142,48 +134,27 @@ class S3ArtifactStore(ArtifactStore):
         mime: str,
         metadata: dict[str, str],
         if_not_exists: bool,
-        from_file: bool,
     ) -> ArtifactMetadata:
+        """A multipart upload; a SHA-256 not ``known_sha`` beforehand is recorded after it."""
         client = await self._client.get()
-        object_key = self._objects.object_key(key)
-        user = dict(metadata)
-        if known_sha is not None:
-            user[SHA_FIELD] = known_sha
-        # A bytes source was hashed before (immutable); a file may change meanwhile.
-        trusted = known_sha is not None and not from_file
         completed, streamed_sha, size = await multipart_upload(
             client,
             bucket=self._bucket,
-            key=object_key,
+            key=self._objects.object_key(key),
             parts=parts,
-            create_args={
-                "ContentType": mime,
-                "Metadata": _meta.encode(user),
-                **self._objects.extra_args(),
-            },
+            create_args=self._objects.headers(mime, metadata, known_sha or TAG_MARK),
             parts_in_flight=self._settings.parts_in_flight,
             if_not_exists=if_not_exists,
             errors=lambda doing: self._objects.errors(key, doing),
-            hash_parts=not trusted,
+            hash_parts=known_sha is None,
         )
-        sha256 = known_sha if trusted else streamed_sha
+        sha256 = known_sha or streamed_sha
         assert sha256 is not None
-        if known_sha != sha256:
-            # The SHA-256 was not known when S3 fixed the metadata (a stream), or the
-            # file changed after it was hashed: stamp the real one now. Shielded:
-            # the bytes are in place, so finish even if the caller is cancelled.
+        if known_sha is None:
+            # Shielded: the bytes are in place, so finish even if the caller is cancelled.
             with anyio.CancelScope(shield=True):
-                await stamp_metadata(
-                    client,
-                    bucket=self._bucket,
-                    key=object_key,
-                    etag=completed["ETag"],
-                    size=size,
-                    args=self._objects.headers(mime, metadata, sha256),
-                    errors=lambda doing: self._objects.errors(key, doing),
-                    single_copy_limit=self._settings.single_copy_limit,
-                    part_size=self._settings.part_size,
-                    parts_in_flight=self._settings.parts_in_flight,
+                await self._objects.record(
+                    key, completed, sha256=sha256, size=size, mime=mime, metadata=metadata
                 )
         return self._objects.written(key, size, mime, metadata, sha256)
 
@@ -195,7 +166,7 @@ class S3ArtifactStore(ArtifactStore):
         if start or end is not None:
             args["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         if end is not None and end <= start:  # an empty range: S3 has no way to ask for one
-            return S3Opened(self._bucket, await self._head(key), None, 0, chunk)
+            return S3Opened(self._bucket, await self._objects.look(key), None, 0, chunk)
         with self._objects.errors(key, "reading"):
             try:
                 answer = await client.get_object(**args)
@@ -204,18 +175,22 @@ class S3ArtifactStore(ArtifactStore):
                     raise
                 answer = None  # the range starts past the end: nothing to read
         if answer is None:
-            return S3Opened(self._bucket, await self._head(key), None, 0, chunk)
-        total = answer.get("ContentLength", 0)
-        content_range = answer.get("ContentRange")
-        if content_range:  # "bytes 0-9/1234"
-            total = int(content_range.rsplit("/", 1)[1])
-        meta = self._objects.metadata(key, answer, size=total)
+            return S3Opened(self._bucket, await self._objects.look(key), None, 0, chunk)
+        version = version_of(self._objects.object_key(key), answer)
+        meta = self._objects.metadata(key, answer, size=version[2])
+        learn: Callable[[str], None] | None = None
         if meta.sha256 is None:
-            answer["Body"].close()
-            meta = await self._head(key)  # hashes objects stored by others
-            with self._objects.errors(key, "reading"):
-                answer = await client.get_object(**args)
-        return S3Opened(self._bucket, meta, answer["Body"], answer.get("ContentLength", 0), chunk)
+            try:  # recorded in a tag? Never a download here, for a range of a few bytes.
+                sha256 = await self._objects.sha256_of(key, answer, download=False)
+            except BaseException:
+                answer["Body"].close()
+                raise
+            if sha256 is not None:
+                meta = dataclasses.replace(meta, sha256=sha256)
+            elif "Range" not in args:  # the whole object: learn its SHA-256 as it is read
+                learn = functools.partial(self._objects.known.remember, version)
+        body, length = answer["Body"], answer.get("ContentLength", 0)
+        return S3Opened(self._bucket, meta, body, length, chunk, learn=learn)
 
     async def _head(self, key: str) -> ArtifactMetadata:
         return await self._objects.head(key)
