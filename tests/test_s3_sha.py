@@ -404,3 +404,40 @@ def test_serving_ranges_of_a_foreign_object_downloads_it_once(
     finally:
         server.stop()
     assert full_downloads(proxy, bucket) == 1
+
+
+# ---------------------------------------------------------------- what a store keeps
+
+
+async def test_known_sha256s_are_bounded_and_a_failed_hashing_is_retried() -> None:
+    from artifactstore.backends.s3._sha import Known
+
+    known = Known(limit=2)
+    for n in range(3):
+        known.remember(("k", str(n), 1), str(n))
+    assert known.get(("k", "0", 1)) is None  # the least recently used went
+    assert known.get(("k", "2", 1)) == "2"
+
+    started = asyncio.Event()
+    calls: list[str] = []
+
+    async def failing() -> str | None:
+        calls.append("failing")
+        started.set()
+        await asyncio.sleep(0.05)
+        raise OSError("the connection dropped")
+
+    async def working() -> str | None:
+        calls.append("working")
+        return "f" * 64
+
+    version = ("k", "x", 5)
+    first = asyncio.create_task(known.once(version, failing))
+    await started.wait()
+    second = asyncio.create_task(known.once(version, working))  # waits for the first
+    with pytest.raises(OSError):
+        await first
+    assert await second == "f" * 64  # then computes it itself
+    assert calls == ["failing", "working"]
+    assert await known.once(version, failing) == "f" * 64  # known: nothing computed
+    assert calls == ["failing", "working"]

@@ -26,7 +26,9 @@ of one version share it) and never written to.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -102,43 +104,49 @@ class Known:
 
     :meth:`once` computes a missing one with at most one computation per version
     at a time: concurrent callers wait for it rather than download the object too.
+    A store may be used from two event loops (a service's and the sync facade's),
+    each in its own thread: the mapping is locked, and waiting is per loop.
     """
 
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
+        self._lock = threading.Lock()
         self._sha: OrderedDict[Version, str] = OrderedDict()
-        self._pending: dict[Version, anyio.Event] = {}
+        self._pending: dict[tuple[Version, int], anyio.Event] = {}
 
     def get(self, version: Version) -> str | None:
-        sha256 = self._sha.get(version)
-        if sha256 is not None:
-            self._sha.move_to_end(version)
-        return sha256
+        with self._lock:
+            sha256 = self._sha.get(version)
+            if sha256 is not None:
+                self._sha.move_to_end(version)
+            return sha256
 
     def remember(self, version: Version, sha256: str) -> None:
-        self._sha[version] = sha256
-        self._sha.move_to_end(version)
-        while len(self._sha) > self._limit:
-            self._sha.popitem(last=False)
+        with self._lock:
+            self._sha[version] = sha256
+            self._sha.move_to_end(version)
+            while len(self._sha) > self._limit:
+                self._sha.popitem(last=False)
 
     async def once(
         self, version: Version, compute: Callable[[], Awaitable[str | None]]
     ) -> str | None:
         """The SHA-256 of ``version``: known, or ``compute()``d (``None``: it is gone)."""
+        pending_key = (version, id(asyncio.get_running_loop()))
         while True:
             known = self.get(version)
             if known is not None:
                 return known
-            pending = self._pending.get(version)
+            pending = self._pending.get(pending_key)
             if pending is None:
                 break
             await pending.wait()  # then look again: it failed if nothing was learned
-        done = self._pending[version] = anyio.Event()
+        done = self._pending[pending_key] = anyio.Event()
         try:
             sha256 = await compute()
             if sha256 is not None:
                 self.remember(version, sha256)
             return sha256
         finally:
-            del self._pending[version]
+            del self._pending[pending_key]
             done.set()
