@@ -363,8 +363,9 @@ async def test_from_the_environment(
 
 
 async def test_big_streams_are_stamped_part_by_part(moto_server: MotoServer, bucket: str) -> None:
-    # Above S3's 5 GiB CopyObject limit the stamp is a multipart copy: shown here
-    # with the limit lowered to 6 MiB.
+    # Recording by a copy (the fallback where tagging is refused): above S3's 5 GiB
+    # CopyObject limit the stamp is a multipart copy, shown here with the limit
+    # lowered to 6 MiB.
     data = os.urandom(13 * MiB)
     async with make_store(
         moto_server,
@@ -372,12 +373,15 @@ async def test_big_streams_are_stamped_part_by_part(moto_server: MotoServer, buc
         part_size=5 * MiB,
         multipart_threshold=5 * MiB,
         single_copy_limit=6 * MiB,
+        sha256_record="copy",
     ) as s:
         meta = await s.put("DEAL-1/huge.bin", stream_of(data), metadata={"k": "v"})
         head = await s.get_metadata("DEAL-1/huge.bin")
         assert meta.sha256 == head.sha256 == sha(data)
         assert dict(head.metadata) == {"k": "v"}
         assert await s.get("DEAL-1/huge.bin") == data
+    raw = boto3_client(moto_server.endpoint).head_object(Bucket=bucket, Key="DEAL-1/huge.bin")
+    assert raw["Metadata"]["artifactstore-sha256"] == sha(data)
     assert multipart_uploads(moto_server, bucket) == []
 
 

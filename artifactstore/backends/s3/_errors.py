@@ -80,14 +80,16 @@ _REFUSED = {"NotImplemented", "XNotImplemented", "MethodNotAllowed", "NotSupport
 def refused_feature(exc: BaseException) -> bool:
     """Whether ``exc`` (or what it wraps) says the service or the policy refuses a feature.
 
-    501/405 (not implemented by this S3-compatible service) or 403 (not allowed by
-    the bucket policy): the caller falls back to another way of doing the same.
+    501/405 (not implemented by this S3-compatible service) or ``AccessDenied`` (not
+    allowed by the bucket policy): the caller falls back to another way of doing
+    the same. Other 403s (an expired token, a bad signature) are not refusals of
+    the feature: they fail the next request too, and are raised.
     """
     cause = exc if isinstance(exc, ClientError) else exc.__cause__
     if not isinstance(cause, ClientError):
         return False
     code, status = error_code(cause)
-    return code in _REFUSED or code in _DENIED or status in (403, 405, 501)
+    return code in _REFUSED or code == "AccessDenied" or status in (405, 501)
 
 
 # Operations whose 412 means "If-None-Match: * failed": the key exists.
