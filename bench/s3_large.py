@@ -1,0 +1,426 @@
+"""S3 section, scenario 2: large puts, each in a subprocess of its own.
+
+One ``large_size`` file on tmpfs (a random 1 MiB block repeated) is uploaded by
+each contender: artifactstore from the ``Path`` and from an async iterable of
+1 MiB chunks (the same bytes, the block held in memory), the latter once per
+``sha256_record`` mode when the store has that option; obstore's ``put_async``,
+raw aioboto3's ``upload_fileobj`` and s3fs's ``_put_file`` from the same file.
+Each upload runs in a fresh process (``python -m bench.s3_large --child JOB``,
+which prints one JSON line) so that its peak RSS is its own; moto's memory is in
+the server's process. Contenders are interleaved in a rotating order, ``large_reps``
+times each.
+
+Untimed, afterwards: the parent checks every object's size with plain boto3 and
+deletes it; an artifactstore child also checks the SHA-256 that ``put`` returned
+and that ``get_metadata`` reads, and counts the requests ``get_metadata`` makes
+from the writing store and from a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._util import MiB, RSSSampler, max_rss_bytes, median, reset_max_rss
+from .s3_common import (
+    MB,
+    REGION,
+    Buckets,
+    RequestLog,
+    Sizes,
+    botocore_config_args,
+    installed,
+    store_options,
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One contender of the large puts."""
+
+    name: str  # the key in results
+    label: str  # what the report calls it
+    ours: bool  # an artifactstore put (RSS target, SHA-256 checked)
+
+
+PATH = Kind("as_path", "artifactstore put(Path)", True)
+STREAM = Kind("as_stream", "artifactstore put(async iterable)", True)
+STREAM_COPY = Kind(
+    "as_stream_copy", 'artifactstore put(async iterable), sha256_record="copy"', True
+)
+OBSTORE = Kind("obstore", "obstore put_async(Path)", False)
+AIOBOTO3 = Kind("aioboto3", "raw aioboto3 upload_fileobj", False)
+S3FS = Kind("s3fs", "s3fs _put_file", False)
+KINDS = {kind.name: kind for kind in (PATH, STREAM, STREAM_COPY, OBSTORE, AIOBOTO3, S3FS)}
+
+
+def available_kinds(record_option: bool) -> tuple[list[Kind], list[str]]:
+    """The contenders that can run here, and a note for each one skipped."""
+    kinds = [PATH, STREAM]
+    skipped = []
+    if record_option:
+        kinds.append(STREAM_COPY)
+    else:
+        skipped.append(
+            "S3ArtifactStore has no sha256_record option in this source (TypeError): the "
+            "streamed put ran with the store's own behaviour and the tag/copy comparison "
+            "was skipped."
+        )
+    for kind, module in ((OBSTORE, "obstore"), (AIOBOTO3, "aioboto3"), (S3FS, "s3fs")):
+        if installed(module):
+            kinds.append(kind)
+        else:
+            skipped.append(f"{module} is not installed: its large put and targets were skipped.")
+    return kinds, skipped
+
+
+# ============================================================ in the child process
+
+
+async def _chunks(block: bytes, count: int) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        yield block
+
+
+class Uploader:
+    """One contender's client in a child: ``open`` (untimed), ``upload`` (timed), ``check``."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self.sizes = Sizes(**job["sizes"])
+        self.endpoint: str = job["endpoint"]
+        self.bucket: str = job["bucket"]
+        self.source = Path(job["source"])
+        with open(self.source, "rb") as f:  # the file is this block, repeated
+            self.block = f.read(self.sizes.large_chunk)
+
+    async def open(self) -> None:
+        """Create the client and put 1 MiB (imports, model files, first connection)."""
+
+    async def upload(self, key: str) -> None:
+        raise NotImplementedError
+
+    async def check(self, key: str) -> dict[str, Any]:
+        """Untimed checks after the upload; what they found."""
+        return {}
+
+    async def close(self) -> None:
+        pass
+
+
+class ArtifactStorePut(Uploader):
+    def __init__(self, job: dict[str, Any]) -> None:
+        super().__init__(job)
+        from artifactstore import S3ArtifactStore
+
+        self.options = store_options(self.endpoint, self.sizes)
+        if job["sha256_record"]:
+            self.options["sha256_record"] = job["sha256_record"]
+        self.store = S3ArtifactStore(self.bucket, **self.options)
+        self.meta: Any = None
+
+    async def open(self) -> None:
+        await self.store.put("large/warmup.bin", self.block)
+        await self.store.delete("large/warmup.bin")
+
+    async def upload(self, key: str) -> None:
+        if self.job["kind"] == PATH.name:
+            self.meta = await self.store.put(key, self.source)
+        else:
+            count = self.sizes.large_size // self.sizes.large_chunk
+            self.meta = await self.store.put(key, _chunks(self.block, count))
+
+    async def check(self, key: str) -> dict[str, Any]:
+        from artifactstore import S3ArtifactStore
+
+        expected, size = self.job["sha256"], self.sizes.large_size
+        assert self.meta.sha256 == expected, f"put returned sha256 {self.meta.sha256}"
+        assert self.meta.size_bytes == size, f"put returned size {self.meta.size_bytes}"
+        found: dict[str, Any] = {}
+        writer = await RequestLog().attach(self.store)
+        stored = await self.store.get_metadata(key)
+        found["get_metadata_writer"] = dict(writer.calls)
+        fresh = S3ArtifactStore(self.bucket, **self.options)
+        try:
+            log = await RequestLog().attach(fresh)
+            again = await fresh.get_metadata(key)
+            found["get_metadata_fresh"] = dict(log.calls)
+        finally:
+            await fresh.aclose()
+        for meta in (stored, again):
+            assert meta.sha256 == expected, f"get_metadata().sha256 is {meta.sha256}"
+            assert meta.size_bytes == size, f"stored size {meta.size_bytes}"
+        return found
+
+    async def close(self) -> None:
+        await self.store.aclose()
+
+
+class ObstorePut(Uploader):
+    async def open(self) -> None:
+        import obstore
+        from obstore.store import S3Store
+
+        from tests.s3server import CREDENTIALS
+
+        self.store = S3Store(
+            self.bucket,
+            endpoint=self.endpoint,
+            access_key_id=CREDENTIALS["aws_access_key_id"],
+            secret_access_key=CREDENTIALS["aws_secret_access_key"],
+            region=REGION,
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True},
+        )
+        await obstore.put_async(self.store, "large/warmup.bin", self.block)
+        await obstore.delete_async(self.store, "large/warmup.bin")
+
+    async def upload(self, key: str) -> None:
+        import obstore
+
+        await obstore.put_async(
+            self.store,
+            key,
+            self.source,
+            chunk_size=self.sizes.part_size,
+            max_concurrency=self.sizes.parts_in_flight,
+        )
+
+
+class Aioboto3Put(Uploader):
+    async def open(self) -> None:
+        import aioboto3
+        from botocore.config import Config
+
+        from tests.s3server import CREDENTIALS
+
+        session = aioboto3.Session(region_name=REGION, **CREDENTIALS)
+        self._context = session.client(
+            "s3", endpoint_url=self.endpoint, config=Config(**botocore_config_args())
+        )
+        self.client = await self._context.__aenter__()
+        await self.client.put_object(Bucket=self.bucket, Key="large/warmup.bin", Body=self.block)
+        await self.client.delete_object(Bucket=self.bucket, Key="large/warmup.bin")
+
+    async def upload(self, key: str) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=self.sizes.part_size,
+            multipart_chunksize=self.sizes.part_size,
+            max_concurrency=self.sizes.parts_in_flight,
+        )
+        with open(self.source, "rb") as f:
+            await self.client.upload_fileobj(f, self.bucket, key, Config=config)
+
+    async def close(self) -> None:
+        await self._context.__aexit__(None, None, None)
+
+
+class S3fsPut(Uploader):
+    async def open(self) -> None:
+        import s3fs  # type: ignore[import-untyped]
+
+        from tests.s3server import CREDENTIALS
+
+        self.fs = s3fs.S3FileSystem(
+            key=CREDENTIALS["aws_access_key_id"],
+            secret=CREDENTIALS["aws_secret_access_key"],
+            endpoint_url=self.endpoint,
+            asynchronous=True,
+            skip_instance_cache=True,
+            client_kwargs={"region_name": REGION},
+            config_kwargs=botocore_config_args(),
+        )
+        self.client = await self.fs.set_session()
+        await self.fs._pipe_file(f"{self.bucket}/large/warmup.bin", self.block)
+        await self.fs._rm_file(f"{self.bucket}/large/warmup.bin")
+
+    async def upload(self, key: str) -> None:
+        await self.fs._put_file(
+            str(self.source),
+            f"{self.bucket}/{key}",
+            chunksize=self.sizes.part_size,
+            max_concurrency=self.sizes.parts_in_flight,
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+UPLOADERS: dict[str, type[Uploader]] = {
+    PATH.name: ArtifactStorePut,
+    STREAM.name: ArtifactStorePut,
+    STREAM_COPY.name: ArtifactStorePut,
+    OBSTORE.name: ObstorePut,
+    AIOBOTO3.name: Aioboto3Put,
+    S3FS.name: S3fsPut,
+}
+
+
+async def _child(job: dict[str, Any]) -> dict[str, Any]:
+    """One timed upload of ``large_size`` bytes, checked afterwards (untimed)."""
+    uploader = UPLOADERS[job["kind"]](job)
+    key = job["key"]
+    try:
+        await uploader.open()  # the figure is the upload's memory, not the client's
+        hwm_reset = reset_max_rss()
+        maxrss_before = max_rss_bytes()
+        with RSSSampler() as rss:
+            start = time.perf_counter()
+            await uploader.upload(key)
+            seconds = time.perf_counter() - start
+        maxrss_growth = max_rss_bytes() - maxrss_before
+        found = await uploader.check(key)
+    finally:
+        await uploader.close()
+    return {
+        "kind": job["kind"],
+        "seconds": seconds,
+        "peak_rss_increase": rss.peak_increase,
+        "rss_before": rss.baseline,
+        "rss_samples": rss.samples,
+        "maxrss_growth": maxrss_growth,
+        "maxrss_reset": hwm_reset,
+        **found,
+    }
+
+
+# =========================================================== in the parent process
+
+
+def _make_source(workdir: str, sizes: Sizes) -> tuple[Path, str]:
+    """The file every contender uploads, and its SHA-256."""
+    block = os.urandom(sizes.large_chunk)
+    hasher = hashlib.sha256()
+    source = Path(workdir, "source.bin")
+    with open(source, "wb") as f:
+        for _ in range(sizes.large_size // sizes.large_chunk):
+            f.write(block)
+            hasher.update(block)
+    return source, hasher.hexdigest()
+
+
+def _run_child(job: dict[str, Any], workdir: str) -> dict[str, Any]:
+    """One upload in a fresh subprocess, so that its RSS is measured from a clean start."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child_tmp = tempfile.mkdtemp(prefix=f"{job['kind']}-", dir=workdir)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.s3_large", "--child", json.dumps(job)],
+            cwd=package_parent,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "TMPDIR": child_tmp},
+        )
+    finally:
+        shutil.rmtree(child_tmp, ignore_errors=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"large put {job['kind']!r} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _warm_server(buckets: Buckets, bucket: str, sizes: Sizes) -> None:
+    """One small multipart upload, untimed: moto's first-use costs are paid by nobody."""
+    client = buckets.client
+    key = "large/server-warmup.bin"
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = []
+    for number in (1, 2):
+        answer = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=b"w" * (5 * MiB)
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    client.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata={"warm": "1"},
+    )
+    buckets.delete(bucket, key)
+
+
+def large_puts(endpoint: str, sizes: Sizes, workdir: str, kinds: list[Kind]) -> dict[str, Any]:
+    """Scenario 2: ``large_reps`` uploads of each kind, rotating, each in its own process."""
+    buckets = Buckets(endpoint)
+    bucket = buckets.create("large")
+    _warm_server(buckets, bucket, sizes)
+    source, sha256 = _make_source(workdir, sizes)
+    runs: dict[str, list[dict[str, Any]]] = {kind.name: [] for kind in kinds}
+    try:
+        for rep in range(sizes.large_reps):
+            shift = rep % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
+                key = f"large/{kind.name}-{rep}.bin"
+                record = {STREAM.name: "tag", STREAM_COPY.name: "copy"}.get(kind.name, "")
+                job = {
+                    "kind": kind.name,
+                    "key": key,
+                    "endpoint": endpoint,
+                    "bucket": bucket,
+                    "source": str(source),
+                    "sha256": sha256,
+                    "sizes": sizes.__dict__,
+                    # "tag" is the default: name it only if the store has the option.
+                    "sha256_record": record if STREAM_COPY in kinds else "",
+                }
+                one = _run_child(job, workdir)
+                # Parity: every peer stored it all (and in how many parts).
+                stored, one["parts"] = buckets.size_and_parts(bucket, key)
+                if stored != sizes.large_size:
+                    raise AssertionError(f"{kind.label}: stored {stored} bytes")
+                buckets.delete(bucket, key)  # keep the moto server's memory down
+                runs[kind.name].append(one)
+                print(
+                    f"  large #{rep + 1} {kind.label:56} "
+                    f"{sizes.large_size / one['seconds'] / MB:6.1f} MB/s  "
+                    f"peak RSS +{one['peak_rss_increase'] / MiB:.1f} MiB, "
+                    f"{one['parts']} part(s)",
+                    flush=True,
+                )
+    finally:
+        buckets.remove(bucket)
+    results: dict[str, Any] = {}
+    for name, samples in runs.items():
+        mb_per_s = [sizes.large_size / one["seconds"] / MB for one in samples]
+        peaks = [one["peak_rss_increase"] / MiB for one in samples]
+        results[name] = {
+            "label": KINDS[name].label,
+            "runs": samples,
+            "mb_per_s": mb_per_s,
+            "median_mb_per_s": median(mb_per_s),
+            "peak_rss_increase_mib": peaks,
+            "median_peak_rss_increase_mib": median(peaks),
+            "max_peak_rss_increase_mib": max(peaks),
+            "max_maxrss_growth_mib": max(one["maxrss_growth"] for one in samples) / MiB,
+            "parts": sorted({one["parts"] for one in samples}),
+        }
+    return results
+
+
+def _main(argv: list[str]) -> None:
+    if len(argv) != 2 or argv[0] != "--child":
+        sys.exit("usage: python -m bench.s3_large --child JOB_JSON")
+    result = asyncio.run(_child(json.loads(argv[1])))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -1,0 +1,222 @@
+"""S3 section, scenario 1: small objects, artifactstore against raw aioboto3 and s3fs.
+
+``count`` objects of 4 KiB, 32 operations in flight; puts/s then gets/s. Every
+contender computes the SHA-256 of each payload on put and stores it as object
+metadata, as artifactstore does. Contenders are run interleaved, in a rotating
+order, ``reps`` times each, each run into a fresh bucket with a fresh client; the
+median is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from ._util import median, run_concurrently
+from .s3_common import (
+    MIME,
+    REGION,
+    SHA_FIELD,
+    Buckets,
+    Sizes,
+    botocore_config_args,
+    installed,
+    store_options,
+)
+
+
+def key_of(i: int) -> str:
+    """The key of small object ``i``."""
+    return f"bench/{i:05d}.bin"
+
+
+class Contender:
+    """One way of storing small objects, driven by ``run_concurrently``."""
+
+    name = ""
+    description = ""
+
+    def __init__(self, endpoint: str, bucket: str, payloads: list[bytes], sizes: Sizes) -> None:
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.payloads = payloads
+        self.sizes = sizes
+        self.got: list[Any] = [None] * len(payloads)
+
+    async def open(self) -> None:
+        """Set up (client, connection to the bucket), untimed."""
+
+    async def close(self) -> None:
+        """Tear down, untimed."""
+
+    async def put(self, i: int) -> None:
+        raise NotImplementedError
+
+    async def get(self, i: int) -> None:
+        raise NotImplementedError
+
+    def verify(self, count: int) -> None:
+        """Check, untimed, that every get returned what was put."""
+        bad = [i for i in range(count) if bytes(self.got[i]) != self.payloads[i]]
+        if bad:
+            raise AssertionError(
+                f"{self.name}: {len(bad)} gets returned wrong bytes, e.g. #{bad[0]}"
+            )
+
+
+class ArtifactStoreS3(Contender):
+    name = "artifactstore S3ArtifactStore"
+    description = "put(key, bytes) / get(key); sha256 stored as object metadata"
+
+    def __init__(self, endpoint: str, bucket: str, payloads: list[bytes], sizes: Sizes) -> None:
+        super().__init__(endpoint, bucket, payloads, sizes)
+        from artifactstore import S3ArtifactStore
+
+        self.store = S3ArtifactStore(bucket, **store_options(endpoint, sizes))
+
+    async def open(self) -> None:
+        # The client is created on first use (and checks the bucket): do it untimed,
+        # as the peers create theirs in open().
+        await self.store.exists("bench/not-there.bin")
+
+    async def close(self) -> None:
+        await self.store.aclose()
+
+    async def put(self, i: int) -> None:
+        await self.store.put(key_of(i), self.payloads[i])
+
+    async def get(self, i: int) -> None:
+        self.got[i] = await self.store.get(key_of(i))
+
+
+class RawAioboto3(Contender):
+    name = "raw aioboto3"
+    description = "one shared client; sha256 + put_object (Metadata), get_object + read()"
+
+    async def open(self) -> None:
+        import aioboto3
+        from botocore.config import Config
+
+        from tests.s3server import CREDENTIALS
+
+        session = aioboto3.Session(region_name=REGION, **CREDENTIALS)
+        self._context = session.client(
+            "s3", endpoint_url=self.endpoint, config=Config(**botocore_config_args())
+        )
+        self.client = await self._context.__aenter__()
+
+    async def close(self) -> None:
+        await self._context.__aexit__(None, None, None)
+
+    async def put(self, i: int) -> None:
+        data = self.payloads[i]
+        digest = hashlib.sha256(data).hexdigest()
+        await self.client.put_object(
+            Bucket=self.bucket,
+            Key=key_of(i),
+            Body=data,
+            ContentType=MIME,
+            Metadata={SHA_FIELD: digest},
+        )
+
+    async def get(self, i: int) -> None:
+        answer = await self.client.get_object(Bucket=self.bucket, Key=key_of(i))
+        async with answer["Body"] as body:
+            self.got[i] = await body.read()
+
+
+class S3fs(Contender):
+    name = "s3fs"
+    description = "_pipe_file (sha256 as Metadata) / _cat_file, asynchronous=True"
+
+    async def open(self) -> None:
+        import s3fs  # type: ignore[import-untyped]
+
+        from tests.s3server import CREDENTIALS
+
+        self.fs = s3fs.S3FileSystem(
+            key=CREDENTIALS["aws_access_key_id"],
+            secret=CREDENTIALS["aws_secret_access_key"],
+            endpoint_url=self.endpoint,
+            asynchronous=True,
+            skip_instance_cache=True,  # a fresh client per run, as the others
+            client_kwargs={"region_name": REGION},
+            config_kwargs=botocore_config_args(),
+        )
+        self.client = await self.fs.set_session()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def put(self, i: int) -> None:
+        data = self.payloads[i]
+        digest = hashlib.sha256(data).hexdigest()
+        await self.fs._pipe_file(
+            f"{self.bucket}/{key_of(i)}", data, ContentType=MIME, Metadata={SHA_FIELD: digest}
+        )
+
+    async def get(self, i: int) -> None:
+        self.got[i] = await self.fs._cat_file(f"{self.bucket}/{key_of(i)}")
+
+
+def contenders() -> list[type[Contender]]:
+    """The contenders that can run here (s3fs only if installed)."""
+    kinds: list[type[Contender]] = [ArtifactStoreS3, RawAioboto3]
+    if installed("s3fs"):
+        kinds.append(S3fs)
+    return kinds
+
+
+async def _measure(
+    kind: type[Contender],
+    endpoint: str,
+    buckets: Buckets,
+    payloads: list[bytes],
+    sizes: Sizes,
+) -> tuple[float, float]:
+    """Put then get every payload with a fresh contender and bucket; return (puts/s, gets/s)."""
+    count = len(payloads)
+    bucket = buckets.create(kind.__name__)
+    contender = kind(endpoint, bucket, payloads, sizes)
+    await contender.open()
+    try:
+        put_s = await run_concurrently(count, contender.put, sizes.concurrency)
+        get_s = await run_concurrently(count, contender.get, sizes.concurrency)
+    finally:
+        await contender.close()
+    contender.verify(count)
+    # Parity: every contender stored the payload's SHA-256 as object metadata.
+    expected = hashlib.sha256(payloads[0]).hexdigest()
+    stored = buckets.sha256_metadata(bucket, key_of(0))
+    if stored != expected:
+        raise AssertionError(f"{kind.name}: metadata {SHA_FIELD}={stored!r}, not {expected}")
+    buckets.remove(bucket)
+    return count / put_s, count / get_s
+
+
+async def small_objects(endpoint: str, sizes: Sizes) -> dict[str, Any]:
+    """Scenario 1; returns every sample, by contender."""
+    kinds = contenders()
+    buckets = Buckets(endpoint)
+    payloads = [os.urandom(sizes.small_size) for _ in range(sizes.small_count)]
+    samples: dict[str, dict[str, list[float]]] = {
+        kind.name: {"puts_per_s": [], "gets_per_s": []} for kind in kinds
+    }
+    for kind in kinds:  # warm-up: imports, model files, first-use paths (client and server)
+        await _measure(kind, endpoint, buckets, payloads[: sizes.warmup_count], sizes)
+    for rep in range(sizes.small_reps):
+        shift = rep % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            puts, gets = await _measure(kind, endpoint, buckets, payloads, sizes)
+            samples[kind.name]["puts_per_s"].append(puts)
+            samples[kind.name]["gets_per_s"].append(gets)
+            print(f"  small #{rep + 1} {kind.name:30} puts/s {puts:7,.0f}  gets/s {gets:7,.0f}")
+    return {
+        name: {
+            **runs,
+            "median_puts_per_s": median(runs["puts_per_s"]),
+            "median_gets_per_s": median(runs["gets_per_s"]),
+        }
+        for name, runs in samples.items()
+    }
