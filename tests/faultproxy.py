@@ -59,6 +59,8 @@ class FaultProxy:
         self.requests: list[str] = []
         #: The Range header of each of those requests ("" when it had none).
         self.ranges: list[str] = []
+        #: The x-amz-content-sha256 header of each of those requests ("" when none).
+        self.payload_hashes: list[str] = []
         #: Requests answered here instead: (predicate on the request line, status, code).
         self.refuse: list[tuple[Callable[[str], bool], int, str]] = []
         self._rng = random.Random(seed)
@@ -109,6 +111,7 @@ class FaultProxy:
                     return
             self.requests.append(line)
             self.ranges.append(_header(head, b"range"))
+            self.payload_hashes.append(_header(head, b"x-amz-content-sha256"))
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
             up_writer.write(head)
 

@@ -26,6 +26,7 @@ from .test_s3 import make_store, multipart_uploads
 
 MiB = 1024 * 1024
 KEY = "DEAL-1/big.bin"
+TEST_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 SMALL_PARTS = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB, "parts_in_flight": 2}
 
 
@@ -475,3 +476,84 @@ async def test_known_sha256s_are_bounded_and_a_failed_hashing_is_retried() -> No
     assert calls == ["failing", "working"]
     assert await known.once(version, failing) == "f" * 64  # known: nothing computed
     assert calls == ["failing", "working"]
+
+
+# ---------------------------------------------------------------- signing
+
+
+async def test_signed_payload_hashes_are_those_of_the_bodies(
+    proxy: FaultProxy, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The payload hash the store gives the signer is the SHA-256 of the very bytes
+    sent (each part's, and a PutObject's), and botocore does not hash them again."""
+    import botocore.auth
+
+    hashed_by_botocore: list[str] = []
+    original = botocore.auth.S3SigV4Auth.payload
+
+    def counting(self: Any, request: Any) -> str:
+        if request.body:
+            hashed_by_botocore.append(request.url)
+        return original(self, request)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(botocore.auth.S3SigV4Auth, "payload", counting)
+    data, small = os.urandom(11 * MiB + 5), os.urandom(3000)
+    async with through(proxy, bucket, **SMALL_PARTS) as s:
+        await s.put(KEY, chunks(data))
+        await s.put("DEAL-1/small.txt", small)
+    # Neither a part nor the PutObject (the tagging and the completion: small XML bodies).
+    bodies = [url for url in hashed_by_botocore if "partNumber=" in url or "?" not in url]
+    assert bodies == []
+    sent = {
+        operation(line): (line, sha256)
+        for line, sha256 in zip(proxy.requests, proxy.payload_hashes, strict=True)
+        if line.startswith("PUT ")
+    }
+    parts = {
+        line.split("partNumber=")[1].split("&")[0]: sha256
+        for line, sha256 in zip(proxy.requests, proxy.payload_hashes, strict=True)
+        if operation(line) == "UploadPart"
+    }
+    assert parts == {
+        "1": sha(data[: 5 * MiB]),
+        "2": sha(data[5 * MiB : 10 * MiB]),
+        "3": sha(data[10 * MiB :]),
+    }
+    assert sent["PutObject or CopyObject"][1] == sha(small)
+
+
+async def test_given_payload_hashes_make_valid_signatures() -> None:
+    """Against a moto server that checks every signature, with an IAM user's keys."""
+    server = MotoServer.start(INITIAL_NO_AUTH_ACTION_COUNT="4")
+    try:
+        import boto3
+
+        iam = boto3.client(
+            "iam", endpoint_url=server.endpoint, region_name="us-east-1", **TEST_KEYS
+        )
+        iam.create_user(UserName="dealteam")
+        iam.put_user_policy(
+            UserName="dealteam",
+            PolicyName="s3",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+            '"Action": "s3:*", "Resource": "*"}]}',
+        )
+        key = iam.create_access_key(UserName="dealteam")["AccessKey"]
+        boto3_client(server.endpoint).create_bucket(Bucket="signed")  # the 4th free action
+        data = os.urandom(11 * MiB)
+        store = S3ArtifactStore(
+            "signed",
+            endpoint_url=server.endpoint,
+            region="us-east-1",
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            max_attempts=1,
+            **SMALL_PARTS,
+        )
+        async with store as s:
+            assert (await s.put(KEY, chunks(data))).sha256 == sha(data)
+            assert (await s.put("DEAL-1/small.txt", b"signed")).sha256 == sha(b"signed")
+            assert await s.get(KEY, verify=True) == data
+            assert await s.get("DEAL-1/small.txt") == b"signed"
+    finally:
+        server.stop()

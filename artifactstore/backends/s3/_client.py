@@ -20,6 +20,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from ...errors import StorageConfigError, StoreClosedError
+from . import _signing
 from ._errors import error_code, map_errors
 from ._redact import REDACTOR
 from ._settings import S3Settings
@@ -86,6 +87,7 @@ class S3Client:
             "s3", endpoint_url=s.endpoint_url, region_name=s.region, config=config
         )
         client = await context.__aenter__()
+        _signing.install(client.meta.events)  # payload hashes given, not computed on the loop
         # What botocore resolved (a profile, a role, SSO, the environment) is
         # scrubbed from the logs before each request is signed, refreshed sets
         # too; and the loggers created with the client are filtered as well.

@@ -20,6 +20,7 @@ from . import _sha
 from ._client import S3Client
 from ._errors import map_errors, precondition_failed, refused_feature
 from ._settings import S3Settings
+from ._signing import PAYLOAD_SHA256
 from ._upload import hash_update, stamp_metadata
 
 __all__ = ["SHA_FIELD", "Objects"]
@@ -121,6 +122,7 @@ class Objects:
                 Metadata=_meta.encode({**metadata, SHA_FIELD: sha256}),
                 **self.extra_args(),
                 **extra,
+                **{PAYLOAD_SHA256: sha256},  # the body is the artifact: signed without rehashing
             )
         return self.written(key, len(data), mime, metadata, sha256)
 

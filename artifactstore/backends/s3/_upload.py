@@ -23,6 +23,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from ._errors import SourceChanged, conditional_conflict, precondition_failed
+from ._signing import PAYLOAD_SHA256
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -45,6 +46,10 @@ MAX_PARTS = 10_000
 
 #: Chunks above this size are hashed off the event loop (hashlib releases the GIL).
 HASH_IN_THREAD = 256 * 1024
+
+
+def _hex_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 async def hash_update(hasher: Any, chunk: bytes | memoryview) -> None:
@@ -79,45 +84,71 @@ async def multipart_upload(
     hasher = hashlib.sha256()
     size = 0
     done: dict[int, str] = {}
+    # A slot is a part held in memory: taken before it is read, released once it is
+    # both uploaded and (with hash_parts) hashed. Hashing runs in order in a task of
+    # its own, beside the uploads rather than before each one starts.
     slots = anyio.Semaphore(parts_in_flight)
+    to_hash, hashing = anyio.create_memory_object_stream[tuple[bytes, list[int]]](parts_in_flight)
 
-    async def send(number: int, body: bytes) -> None:
+    def part_done(holders: list[int]) -> None:
+        holders[0] -= 1
+        if holders[0] == 0:
+            slots.release()
+
+    async def send(number: int, body: bytes, holders: list[int]) -> None:
         try:
+            # Signing needs the part's own SHA-256: hashed here, not on the loop.
+            payload_sha256 = await anyio.to_thread.run_sync(_hex_sha256, body)
             with errors("uploading a part of"):
                 answer = await client.upload_part(
-                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    **{PAYLOAD_SHA256: payload_sha256},
                 )
             done[number] = answer["ETag"]
         finally:
-            slots.release()
+            part_done(holders)
+
+    async def hash_in_order() -> None:
+        async with hashing:
+            async for body, holders in hashing:
+                await hash_update(hasher, body)
+                del body
+                part_done(holders)
 
     try:
         async with anyio.create_task_group() as group:
+            group.start_soon(hash_in_order)
             number = 0
-            while True:
-                await slots.acquire()
-                try:
-                    body = await parts.__anext__()
-                except StopAsyncIteration:
-                    slots.release()
-                    break
-                except BaseException:
-                    slots.release()
-                    raise
-                number += 1
-                if number > MAX_PARTS:
-                    raise ValueError(
-                        f"the artifact is larger than {MAX_PARTS} parts; "
-                        "use a larger part_size for artifacts this big"
-                    )
-                size += len(body)
-                if hash_parts:
-                    await hash_update(hasher, body)
-                group.start_soon(send, number, body)
-                del body
+            async with to_hash:
+                while True:
+                    await slots.acquire()
+                    try:
+                        body = await parts.__anext__()
+                    except StopAsyncIteration:
+                        slots.release()
+                        break
+                    except BaseException:
+                        slots.release()
+                        raise
+                    number += 1
+                    if number > MAX_PARTS:
+                        raise ValueError(
+                            f"the artifact is larger than {MAX_PARTS} parts; "
+                            "use a larger part_size for artifacts this big"
+                        )
+                    size += len(body)
+                    holders = [2 if hash_parts else 1]
+                    if hash_parts:
+                        to_hash.send_nowait((body, holders))  # never full: slots bound it
+                    group.start_soon(send, number, body, holders)
+                    del body
             if number == 0:  # an empty stream: S3 needs one (empty) part
                 await slots.acquire()
-                group.start_soon(send, 1, b"")
+                group.start_soon(send, 1, b"", [1])
         with errors("completing the upload of"):
             completed = await _complete(client, bucket, key, upload_id, done, if_not_exists)
     except BaseException as exc:
