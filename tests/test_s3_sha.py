@@ -557,3 +557,16 @@ async def test_given_payload_hashes_make_valid_signatures() -> None:
             assert await s.get("DEAL-1/small.txt") == b"signed"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "signed"),
+    [(None, False), ("https://s3.example.test", False), ("HTTP://127.0.0.1:9", True)],
+)
+async def test_bodies_are_signed_over_plain_http_only(endpoint: str | None, signed: bool) -> None:
+    """Over TLS, bodies go as UNSIGNED-PAYLOAD (no second SHA-256 pass per part)."""
+    store = S3ArtifactStore("b", endpoint_url=endpoint, verify_bucket=False, **TEST_KEYS)
+    async with store:
+        client = await store._client.get()  # no request: the bucket is not checked
+        assert ("payload_signing_enabled" not in client.meta.config.s3) is signed
+        assert store._settings.signs_payloads is signed

@@ -143,7 +143,10 @@ class S3Client:
             retries={"mode": s.retry_mode, "max_attempts": s.max_attempts},
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
-            s3={"addressing_style": addressing},
+            s3={
+                "addressing_style": addressing,
+                **({} if s.signs_payloads else {"payload_signing_enabled": False}),
+            },
             # botocore >= 1.36 adds CRC32 checksums by default, which several
             # S3-compatible servers reject: only when an operation requires one.
             request_checksum_calculation="when_required",

@@ -95,6 +95,18 @@ class S3Settings:
         if self.single_copy_limit < _MIN_PART:
             raise bad("single_copy_limit", f"must be at least {_MIN_PART} bytes")
 
+    @property
+    def signs_payloads(self) -> bool:
+        """Whether request bodies are signed (SigV4 ``x-amz-content-sha256``): over HTTP.
+
+        Over TLS they go as ``UNSIGNED-PAYLOAD``, as the AWS SDKs send them: TLS
+        protects them in transit, and the SHA-256 recorded with each artifact checks
+        them end to end, so a second SHA-256 pass over every byte would buy nothing.
+        (The SDKs add a CRC32 trailer, which several S3-compatible servers reject.)
+        Over plain HTTP nothing else protects a body, so it is signed.
+        """
+        return not (self.endpoint_url or "https://").lower().startswith("https://")
+
     def encryption_args(self) -> dict[str, str]:
         """The SSE arguments of PutObject, CreateMultipartUpload and CopyObject."""
         if self.sse is None:

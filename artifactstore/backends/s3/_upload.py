@@ -71,12 +71,14 @@ async def multipart_upload(
     if_not_exists: bool,
     errors: Callable[[str], AbstractContextManager[None]],
     hash_parts: bool = True,
+    sign_payloads: bool = True,
 ) -> tuple[dict[str, Any], str | None, int]:
     """Upload ``parts`` (each but the last at least 5 MiB) as one object.
 
     Returns the CompleteMultipartUpload response, the SHA-256 of all bytes (``None``
     with ``hash_parts=False``) and their count. ``errors(doing)`` maps client
-    exceptions to the library's errors.
+    exceptions to the library's errors. ``sign_payloads``: the client signs bodies,
+    so each part's SHA-256 is computed on a worker thread for its signer.
     """
     with errors("starting an upload of"):
         created = await client.create_multipart_upload(Bucket=bucket, Key=key, **create_args)
@@ -97,8 +99,9 @@ async def multipart_upload(
 
     async def send(number: int, body: bytes, holders: list[int]) -> None:
         try:
-            # Signing needs the part's own SHA-256: hashed here, not on the loop.
-            payload_sha256 = await anyio.to_thread.run_sync(_hex_sha256, body)
+            signing: dict[str, str] = {}
+            if sign_payloads:  # the part's own SHA-256: hashed here, not on the loop
+                signing[PAYLOAD_SHA256] = await anyio.to_thread.run_sync(_hex_sha256, body)
             with errors("uploading a part of"):
                 answer = await client.upload_part(
                     Bucket=bucket,
@@ -106,7 +109,7 @@ async def multipart_upload(
                     UploadId=upload_id,
                     PartNumber=number,
                     Body=body,
-                    **{PAYLOAD_SHA256: payload_sha256},
+                    **signing,
                 )
             done[number] = answer["ETag"]
         finally:

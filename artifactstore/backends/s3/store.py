@@ -147,6 +147,7 @@ class S3ArtifactStore(ArtifactStore):
             if_not_exists=if_not_exists,
             errors=lambda doing: self._objects.errors(key, doing),
             hash_parts=known_sha is None,
+            sign_payloads=self._settings.signs_payloads,
         )
         sha256 = known_sha or streamed_sha
         assert sha256 is not None
