@@ -1,8 +1,8 @@
 """S3 section: artifactstore's ``S3ArtifactStore`` against its peers, on one moto server.
 
-One moto server (``python -m moto.server``) runs in a process of its own on a free
-loopback port for the whole section; it is started first and stopped last, and
-every scenario runs against it:
+One moto server (``python -m moto.server``, plain HTTP) runs in a process of its
+own on a free loopback port for the first three scenarios, and a second one, with
+TLS, for the last:
 
 1. Small objects (``bench/s3_small.py``): 4 KiB puts/s then gets/s, artifactstore
    against raw aioboto3 and s3fs.
@@ -14,6 +14,11 @@ every scenario runs against it:
 3. Foreign objects (``bench/s3_foreign.py``): a 16 MiB object written with plain
    boto3, read through artifactstore (three ``get_metadata`` and a 10-byte
    ``stream``): requests and full downloads.
+4. Large puts over TLS (``bench/s3_large.py`` again): once the first server has
+   stopped, a second moto server that speaks only HTTPS, with a self-signed
+   certificate every contender is given to trust, takes the same 256 MiB puts
+   (not ``sha256_record="copy"``): the way AWS is reached, where artifactstore
+   sends its bodies unsigned.
 
 Run as part of ``python -m bench`` (section ``s3``); ``python -m bench.s3_large
 --child ...`` is the entry point of the large puts' subprocesses.
@@ -30,13 +35,23 @@ from .s3_common import (
     SHA_FIELD,
     Buckets,
     Sizes,
+    TlsMotoServer,
     fmt_calls,
     sha256_record_supported,
     source_tree,
     version,
 )
 from .s3_foreign import foreign_objects
-from .s3_large import AIOBOTO3, OBSTORE, PATH, S3FS, STREAM, STREAM_COPY, available_kinds
+from .s3_large import (
+    AIOBOTO3,
+    OBSTORE,
+    PATH,
+    S3FS,
+    STREAM,
+    STREAM_COPY,
+    Kind,
+    available_kinds,
+)
 from .s3_large import large_puts as run_large_puts
 from .s3_small import ArtifactStoreS3, RawAioboto3, S3fs, contenders, small_objects
 
@@ -123,20 +138,30 @@ def _small_tables(report: Report, sizes: Sizes, small: dict[str, Any]) -> None:
     )
 
 
-def _large_tables(report: Report, sizes: Sizes, large: dict[str, Any]) -> None:
+def _payloads(res: dict[str, Any], name: str) -> str:
+    """How the contender's bodies went (x-amz-content-sha256 of its UploadParts/PutObjects)."""
+    if res.get("payloads") is None:
+        return "signed (obstore's default; not observed)" if name == OBSTORE.name else "?"
+    return " + ".join(f"{kind} x {n}" for kind, n in sorted(res["payloads"].items())) or "none"
+
+
+def _large_tables(
+    report: Report, sizes: Sizes, large: dict[str, Any], reps: int, tls: bool = False
+) -> None:
     mib = sizes.large_size // MiB
+    over = " over TLS" if tls else ""
     has_obstore = OBSTORE.name in large
     for kind, target in ((PATH, TARGET_PATH_VS_OBSTORE), (STREAM, TARGET_STREAM_VS_OBSTORE)):
-        if has_obstore:
+        if has_obstore and kind.name in large:
             report.checks.append(
                 Check(
-                    f"{mib} MiB {kind.label} / obstore put_async, MB/s",
+                    f"{mib} MiB {kind.label} / obstore put_async{over}, MB/s",
                     _large_ratio(large, kind.name, OBSTORE.name),
                     target,
                 )
             )
     for kind in (PATH, STREAM, STREAM_COPY):
-        if kind.name in large:
+        if kind.name in large and not tls:
             report.checks.append(
                 Check(
                     f"{mib} MiB {kind.label}: peak RSS increase",
@@ -157,41 +182,70 @@ def _large_tables(report: Report, sizes: Sizes, large: dict[str, Any]) -> None:
                 res["label"],
                 fmt_rate(res["median_mb_per_s"]),
                 versus,
+                f"{res['median_cpu_seconds']:.2f}",
                 f"{res['max_peak_rss_increase_mib']:.1f}",
                 f"{res['median_peak_rss_increase_mib']:.1f}",
                 f"{res['max_maxrss_growth_mib']:.1f}",
                 _runs(res["mb_per_s"], 1),
                 _runs(res["peak_rss_increase_mib"], 1),
                 " / ".join(str(n) for n in res["parts"]),
+                _payloads(res, name),
             ]
+        )
+    if tls:
+        title = (
+            f"Large puts over TLS: {mib} MiB, part size {sizes.part_size // MiB} MiB, "
+            f"{sizes.parts_in_flight} parts in flight, against a second moto server that "
+            "speaks only HTTPS (self-signed certificate, trusted by every contender)"
+        )
+    else:
+        title = (
+            f"Large puts: {mib} MiB, part size {sizes.part_size // MiB} MiB, "
+            f"{sizes.parts_in_flight} parts in flight (RSS target for artifactstore's puts "
+            f"<= {sizes.rss_target_mib:g} MiB)"
+        )
+    note = (
+        f"{reps} uploads of each contender, interleaved in a rotating "
+        "order, each in a fresh subprocess (the moto server's memory is not counted); "
+        "MB/s is the median. client CPU s: the median CPU time (user + system, every "
+        "thread) the client process spent in the upload; moto shares the same 2 cores, "
+        "so a client's CPU is taken from the server's. Peak RSS: psutil samples every "
+        "5 ms minus RSS just before the upload; the target is checked on the worst "
+        "run. VmHWM: growth of the process's peak RSS over the upload (reset just "
+        "before it). Before the upload, "
+        "untimed, each contender creates its client and puts 1 MiB; after it, untimed, "
+        "the object's size is checked with boto3 (every contender) and artifactstore's "
+        "put() and get_metadata() sha256 against hashlib's, then the object is deleted. "
+        "parts: the part count the stored object's ETag shows (md5-N; 1 for an object "
+        "rewritten by a server-side copy). bodies: the x-amz-content-sha256 of the "
+        "UploadPart requests of all runs, seen by a botocore before-send hook in the child "
+        "(signed: a SHA-256 of the body; UNSIGNED-PAYLOAD: none)."
+    )
+    if tls:
+        note += (
+            ' Same scheme as the HTTP table, without the sha256_record="copy" put; '
+            "the RSS target is checked over HTTP only (figures here for information). "
+            "Every request the botocore-based contenders sent was https (the same hook; "
+            "checked after each run), and obstore's endpoint is https."
         )
     report.tables.append(
         Table(
-            f"Large puts: {mib} MiB, part size {sizes.part_size // MiB} MiB, "
-            f"{sizes.parts_in_flight} parts in flight (RSS target for artifactstore's puts "
-            f"<= {sizes.rss_target_mib:g} MiB)",
+            title,
             [
                 "contender",
                 "MB/s",
                 "/ obstore",
+                "client CPU s",
                 "peak RSS +MiB (worst)",
                 "peak RSS +MiB (median)",
                 "VmHWM +MiB (worst)",
                 "MB/s runs",
                 "peak RSS +MiB runs",
                 "parts",
+                "bodies",
             ],
             rows,
-            note=f"{sizes.large_reps} uploads of each contender, interleaved in a rotating "
-            "order, each in a fresh subprocess (the moto server's memory is not counted); "
-            "MB/s is the median. Peak RSS: psutil samples every 5 ms minus RSS just before "
-            "the upload; the target is checked on the worst run. VmHWM: growth of the "
-            "process's peak RSS over the upload (reset just before it). Before the upload, "
-            "untimed, each contender creates its client and puts 1 MiB; after it, untimed, "
-            "the object's size is checked with boto3 (every contender) and artifactstore's "
-            "put() and get_metadata() sha256 against hashlib's, then the object is deleted. "
-            "parts: the part count the stored object's ETag shows (md5-N; 1 for an object "
-            "rewritten by a server-side copy).",
+            note=note,
         )
     )
 
@@ -211,15 +265,20 @@ def _large_tables(report: Report, sizes: Sizes, large: dict[str, Any]) -> None:
             ]
         )
 
-    ratio_row(PATH.name, OBSTORE.name, "put(Path) vs obstore", TARGET_PATH_VS_OBSTORE)
-    ratio_row(STREAM.name, OBSTORE.name, "put(async iterable) vs obstore", TARGET_STREAM_VS_OBSTORE)
-    ratio_row(PATH.name, AIOBOTO3.name, "put(Path) vs raw aioboto3", None)
-    ratio_row(PATH.name, S3FS.name, "put(Path) vs s3fs", None)
-    ratio_row(STREAM.name, AIOBOTO3.name, "put(async iterable) vs raw aioboto3", None)
+    ratio_row(PATH.name, OBSTORE.name, f"put(Path) vs obstore{over}", TARGET_PATH_VS_OBSTORE)
+    ratio_row(
+        STREAM.name,
+        OBSTORE.name,
+        f"put(async iterable) vs obstore{over}",
+        TARGET_STREAM_VS_OBSTORE,
+    )
+    ratio_row(PATH.name, AIOBOTO3.name, f"put(Path) vs raw aioboto3{over}", None)
+    ratio_row(PATH.name, S3FS.name, f"put(Path) vs s3fs{over}", None)
+    ratio_row(STREAM.name, AIOBOTO3.name, f"put(async iterable) vs raw aioboto3{over}", None)
     ratio_row(STREAM_COPY.name, STREAM.name, 'put(async iterable): "copy" / "tag"', None)
     report.tables.append(
         Table(
-            "Large-put ratios (MB/s, artifactstore / peer)",
+            f"Large-put ratios{over} (MB/s, artifactstore / peer)",
             ["ratio", "measured", "required", "result", "same-repetition ratios"],
             ratio_rows,
             note="measured: ratio of the medians (what the targets are checked on); "
@@ -353,6 +412,34 @@ def _foreign_table(report: Report, foreign: dict[str, Any]) -> None:
     )
 
 
+def _tls_notes(sizes: Sizes, tls: dict[str, Any]) -> list[str]:
+    probes = "; ".join(f"{how}: {answer}" for how, answer in tls.get("probe", {}).items())
+    return [
+        "Large puts over TLS: a second moto server (python -m moto.server --ssl-cert "
+        "--ssl-key, werkzeug's TLS) with a self-signed certificate (EC P-256, "
+        "subjectAltName 127.0.0.1 and localhost, generated with cryptography into the "
+        "section's scratch dir), started after the first server stopped; endpoint "
+        f"{tls.get('endpoint', '?')}. Each contender trusts that certificate the standard "
+        "way and is otherwise configured as over HTTP: artifactstore and raw aioboto3 "
+        "through AWS_CA_BUNDLE=<certificate> in the child's environment (botocore reads it; "
+        "S3ArtifactStore has no verify option), s3fs through client_kwargs={'verify': "
+        "<certificate>} (and the same environment), obstore through client_options="
+        "{'root_certificate': <PEM>} instead of {'allow_http': True}.",
+        "Over TLS artifactstore sends its bodies as UNSIGNED-PAYLOAD (its signs_payloads is "
+        "false for an https endpoint: TLS protects them in transit, the recorded SHA-256 "
+        "end to end), so it makes one SHA-256 pass over each byte (the artifact's), not "
+        "two. The peers keep their defaults: obstore signs every part (the S3 store's "
+        "unsigned_payload defaults to false; not observed here, its requests are not "
+        "hooked), and raw aioboto3 and s3fs sign theirs too (botocore signs a body over "
+        "https unless it carries a checksum header, which request_checksum_calculation="
+        "when_required does not add): see the bodies column.",
+        f"Checked before the TLS uploads: {probes}.",
+        f"moto TLS server RSS at the end: {tls.get('rss_mib') or '?'} MiB.",
+        f"Large puts over TLS: {sizes.large_tls_reps} uploads of each contender "
+        f"({sizes.large_reps} over HTTP).",
+    ]
+
+
 def _notes(
     sizes: Sizes,
     versions: dict[str, str],
@@ -360,6 +447,7 @@ def _notes(
     tree: str,
     skipped: list[str],
     record: bool,
+    tls: dict[str, Any],
 ) -> list[str]:
     part = f"{sizes.part_size // MiB} MiB"
     n = sizes.parts_in_flight
@@ -400,7 +488,8 @@ def _notes(
         '(named explicitly as "tag" for the latter when the option exists).',
         "moto answers every request with 'Connection: close', so each request of every "
         "contender opens a new TCP connection: connection reuse is not measured here.",
-        f"moto server RSS at the end: {server.get('rss_mib', '?')} MiB.",
+        f"moto server RSS at the end: {server.get('rss_mib') or '?'} MiB.",
+        *_tls_notes(sizes, tls),
         f"artifactstore source: {tree}.",
         "MB/s means 10^6 bytes per second.",
     ]
@@ -419,9 +508,11 @@ def _report(
     sizes: Sizes,
     small: dict[str, Any],
     large: dict[str, Any],
+    large_tls: dict[str, Any],
     foreign: dict[str, Any],
     versions: dict[str, str],
     server: dict[str, Any],
+    tls: dict[str, Any],
     tree: str,
     skipped: list[str],
     record: bool,
@@ -439,6 +530,7 @@ def _report(
             "part_size": f"{sizes.part_size // MiB} MiB",
             "parts_in_flight": sizes.parts_in_flight,
             "large_reps": sizes.large_reps,
+            "large_tls_reps": sizes.large_tls_reps,
             "foreign_size": f"{sizes.foreign_size // MiB} MiB",
             "statistic": "median",
         },
@@ -446,18 +538,21 @@ def _report(
             "sizes": sizes.__dict__,
             "versions": versions,
             "server": server,
+            "tls_server": tls,
             "source": tree,
             "sha256_record_option": record,
             "small": small,
             "large": large,
+            "large_tls": large_tls,
             "foreign": foreign,
         },
     )
     _small_tables(report, sizes, small)
-    _large_tables(report, sizes, large)
+    _large_tables(report, sizes, large, sizes.large_reps)
+    _large_tables(report, sizes, large_tls, sizes.large_tls_reps, tls=True)
     _record_table(report, sizes, large, record)
     _foreign_table(report, foreign)
-    report.notes = _notes(sizes, versions, server, tree, skipped, record)
+    report.notes = _notes(sizes, versions, server, tree, skipped, record, tls)
     return report
 
 
@@ -481,19 +576,63 @@ def run(options: Options) -> Report:
         small = asyncio.run(small_objects(server.endpoint, sizes))
         print(f"s3: large puts ({', '.join(kind.name for kind in kinds)}) ...", flush=True)
         with scratch_dir("artifactstore-bench-s3-") as workdir:
-            large = run_large_puts(server.endpoint, sizes, workdir, kinds)
+            large = run_large_puts(server.endpoint, sizes, workdir, kinds, sizes.large_reps)
         print("s3: a foreign object ...", flush=True)
         foreign = foreign_objects(server.endpoint, server.port, sizes)
-        try:
-            import psutil  # type: ignore[import-untyped,unused-ignore]
-
-            rss = psutil.Process(server.process.pid).memory_info().rss
-            server_info["rss_mib"] = round(rss / MiB, 1)
-        except Exception:  # informational only
-            pass
+        server_info["rss_mib"] = _rss_mib(server.process.pid)
     finally:
         server.stop()
+    large_tls, tls_info = _large_puts_over_tls(sizes, kinds)
     tree_after = source_tree()
     if tree_after != tree:
         tree = f"{tree} at the start, {tree_after} at the end (it changed during the run)"
-    return _report(sizes, small, large, foreign, versions, server_info, tree, skipped, record)
+    return _report(
+        sizes,
+        small,
+        large,
+        large_tls,
+        foreign,
+        versions,
+        server_info,
+        tls_info,
+        tree,
+        skipped,
+        record,
+    )
+
+
+def _rss_mib(pid: int) -> float | None:
+    """A server's RSS, for information (``None`` if it cannot be read)."""
+    try:
+        import psutil  # type: ignore[import-untyped,unused-ignore]
+
+        rss: int = psutil.Process(pid).memory_info().rss
+        return round(rss / MiB, 1)
+    except Exception:  # informational only
+        return None
+
+
+def _large_puts_over_tls(sizes: Sizes, kinds: list[Kind]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The large puts again (not sha256_record="copy"), against a moto server with TLS."""
+    tls_kinds = [kind for kind in kinds if kind is not STREAM_COPY]
+    with scratch_dir("artifactstore-bench-s3-tls-") as workdir:
+        print("s3: starting a moto server with TLS ...", flush=True)
+        server = TlsMotoServer.start(workdir)
+        info: dict[str, Any] = {"endpoint": server.endpoint}
+        try:
+            info["probe"] = probe = server.probe()
+            if probe["plain http"] == "ok" or probe["https, default trust store"] == "ok":
+                raise AssertionError(f"the TLS server is not what it should be: {probe}")
+            print(f"s3: large puts over TLS against {server.endpoint} ...", flush=True)
+            large = run_large_puts(
+                server.endpoint,
+                sizes,
+                workdir,
+                tls_kinds,
+                sizes.large_tls_reps,
+                ca_bundle=server.ca_bundle,
+            )
+            info["rss_mib"] = _rss_mib(server.process.pid)
+        finally:
+            server.stop()
+    return large, info

@@ -6,7 +6,11 @@ The section itself is ``bench/s3.py``; see its docstring for what it measures.
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
+import sys
+import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -37,12 +41,13 @@ class Sizes:
     part_size: int
     parts_in_flight: int
     foreign_size: int
+    large_tls_reps: int  # the large puts over TLS
 
     @classmethod
     def for_options(cls, options: Options) -> Sizes:
         if options.quick:
-            return cls(200, 4096, 32, 32, 1, 32 * MiB, MiB, 1, 8 * MiB, 4, 16 * MiB)
-        return cls(1000, 4096, 32, 128, 3, 256 * MiB, MiB, 5, 8 * MiB, 4, 16 * MiB)
+            return cls(200, 4096, 32, 32, 1, 32 * MiB, MiB, 1, 8 * MiB, 4, 16 * MiB, 1)
+        return cls(1000, 4096, 32, 128, 3, 256 * MiB, MiB, 5, 8 * MiB, 4, 16 * MiB, 5)
 
     @property
     def rss_target_mib(self) -> float:
@@ -119,13 +124,150 @@ def source_tree() -> str:
     return f"git {commit} with uncommitted changes in {', '.join(changed)}"
 
 
+def make_certificate(directory: str) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and localhost: the PEM files (cert, key).
+
+    The certificate is its own issuer: a client trusts it by being given it as its
+    CA bundle (it is no CA itself: ``BasicConstraints(ca=False)``, as rustls
+    wants of a server's certificate).
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "artifactstore-bench moto")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_path, key_path
+
+
+def _probe(url: str, context: ssl.SSLContext | None = None) -> str:
+    """``ok`` if ``url`` answers, else the error's type and text (one line)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context):
+            return "ok"
+    except Exception as exc:  # what failed is the answer
+        text = " ".join(str(getattr(exc, "reason", exc)).split())
+        return f"{type(exc).__name__}: {text}"[:160]
+
+
+@dataclass
+class TlsMotoServer:
+    """A ``python -m moto.server`` that speaks only HTTPS, with a self-signed certificate."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    ca_bundle: str  # the certificate: what a client must trust
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, directory: str) -> TlsMotoServer:
+        """Write a certificate into ``directory``, start the server, wait until it answers."""
+        from tests.s3server import free_port, stop_process
+
+        cert, key = make_certificate(directory)
+        for _attempt in range(5):
+            port = free_port()
+            command = ["-H", "127.0.0.1", "-p", str(port), "--ssl-cert", cert, "--ssl-key", key]
+            process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", *command],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
+            )
+            server = cls(process, port, cert)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and process.poll() is None:
+                if server.probe()["https, trusting the certificate"] == "ok":
+                    return server
+                time.sleep(0.1)
+            stop_process(process)
+        raise RuntimeError("could not start the moto server with TLS")
+
+    def probe(self) -> dict[str, str]:
+        """How the server answers: over HTTPS trusting its certificate, over HTTPS with
+        the default trust store only, and in plain HTTP (only the first should work)."""
+        url = f"127.0.0.1:{self.port}/moto-api/"
+        return {
+            "https, trusting the certificate": _probe(
+                f"https://{url}", ssl.create_default_context(cafile=self.ca_bundle)
+            ),
+            "https, default trust store": _probe(f"https://{url}", ssl.create_default_context()),
+            "plain http": _probe(f"http://{url}"),
+        }
+
+    def stop(self) -> None:
+        from tests.s3server import stop_process
+
+        stop_process(self.process)
+
+
 class Buckets:
-    """Creates and empties buckets from outside the contenders (plain boto3, untimed)."""
+    """Creates and empties buckets from outside the contenders (plain boto3, untimed).
 
-    def __init__(self, endpoint: str) -> None:
-        from tests.s3server import boto3_client
+    ``ca_bundle``: the certificate to trust, for a server with TLS.
+    """
 
-        self.client = boto3_client(endpoint)
+    def __init__(self, endpoint: str, ca_bundle: str | None = None) -> None:
+        from tests.s3server import CREDENTIALS, boto3_client
+
+        if ca_bundle is None:
+            self.client = boto3_client(endpoint)
+        else:  # boto3_client's settings, trusting the server's certificate
+            import boto3
+            from botocore.config import Config
+
+            self.client = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=REGION,
+                verify=ca_bundle,
+                config=Config(
+                    s3={"addressing_style": "path"},
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                ),
+                **CREDENTIALS,
+            )
         self.made = 0
 
     def create(self, label: str) -> str:

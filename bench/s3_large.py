@@ -10,6 +10,14 @@ which prints one JSON line) so that its peak RSS is its own; moto's memory is in
 the server's process. Contenders are interleaved in a rotating order, ``large_reps``
 times each.
 
+The same uploads (without ``sha256_record="copy"``) run once more against a
+second moto server that speaks only HTTPS, with a self-signed certificate that
+each contender is given to trust: botocore's ``AWS_CA_BUNDLE`` in the child's
+environment (artifactstore, aioboto3; s3fs also gets ``verify=``), obstore's
+``root_certificate`` client option. A child records the endpoint its client was
+configured with and, for the botocore-based contenders, the URL scheme of every
+request sent and whether each body was signed (a ``before-send`` hook).
+
 Untimed, afterwards: the parent checks every object's size with plain boto3 and
 deletes it; an artifactstore child also checks the SHA-256 that ``put`` returned
 and that ``get_metadata`` reads, and counts the requests ``get_metadata`` makes
@@ -22,15 +30,18 @@ import asyncio
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._util import MiB, RSSSampler, max_rss_bytes, median, reset_max_rss
 from .s3_common import (
@@ -41,6 +52,7 @@ from .s3_common import (
     Sizes,
     botocore_config_args,
     installed,
+    sha256_record_supported,
     store_options,
 )
 
@@ -93,6 +105,32 @@ async def _chunks(block: bytes, count: int) -> AsyncIterator[bytes]:
         yield block
 
 
+def _payload(value: Any) -> str:
+    """What an ``x-amz-content-sha256`` header says of the body it goes with."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not value:
+        return "no header"
+    if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return "signed"
+    return str(value)  # UNSIGNED-PAYLOAD, STREAMING-...
+
+
+class SentLog:
+    """What a botocore client sends during the upload (a ``before-send`` hook): the URL
+    scheme of every request, and whether each body (PutObject, UploadPart) is signed."""
+
+    def __init__(self) -> None:
+        self.schemes: Counter[str] = Counter()
+        self.payloads: Counter[str] = Counter()
+
+    def __call__(self, request: Any, event_name: str = "", **kwargs: Any) -> None:
+        self.schemes[urlsplit(request.url).scheme] += 1
+        if event_name.endswith((".PutObject", ".UploadPart")):
+            self.payloads[_payload(request.headers.get("x-amz-content-sha256"))] += 1
+        # returns None: a handler's answer to before-send would replace the request
+
+
 class Uploader:
     """One contender's client in a child: ``open`` (untimed), ``upload`` (timed), ``check``."""
 
@@ -102,11 +140,21 @@ class Uploader:
         self.endpoint: str = job["endpoint"]
         self.bucket: str = job["bucket"]
         self.source = Path(job["source"])
+        self.ca_bundle: str = job["ca_bundle"]  # the server's certificate, over TLS
         with open(self.source, "rb") as f:  # the file is this block, repeated
             self.block = f.read(self.sizes.large_chunk)
 
     async def open(self) -> None:
         """Create the client and put 1 MiB (imports, model files, first connection)."""
+
+    async def botocore_client(self) -> Any:
+        """The botocore client that uploads (``None`` for obstore)."""
+        return None
+
+    async def endpoint_used(self) -> str:
+        """The endpoint URL the client was configured with, as the client reports it."""
+        client = await self.botocore_client()
+        return str(client.meta.endpoint_url)
 
     async def upload(self, key: str) -> None:
         raise NotImplementedError
@@ -133,6 +181,9 @@ class ArtifactStorePut(Uploader):
     async def open(self) -> None:
         await self.store.put("large/warmup.bin", self.block)
         await self.store.delete("large/warmup.bin")
+
+    async def botocore_client(self) -> Any:
+        return await self.store._client.get()
 
     async def upload(self, key: str) -> None:
         if self.job["kind"] == PATH.name:
@@ -174,6 +225,9 @@ class ObstorePut(Uploader):
 
         from tests.s3server import CREDENTIALS
 
+        client_options: Any = {"allow_http": True}
+        if self.ca_bundle:  # over TLS: trust the server's certificate, nothing else
+            client_options = {"root_certificate": Path(self.ca_bundle).read_text("ascii")}
         self.store = S3Store(
             self.bucket,
             endpoint=self.endpoint,
@@ -181,10 +235,13 @@ class ObstorePut(Uploader):
             secret_access_key=CREDENTIALS["aws_secret_access_key"],
             region=REGION,
             virtual_hosted_style_request=False,
-            client_options={"allow_http": True},
+            client_options=client_options,
         )
         await obstore.put_async(self.store, "large/warmup.bin", self.block)
         await obstore.delete_async(self.store, "large/warmup.bin")
+
+    async def endpoint_used(self) -> str:
+        return str(self.store.config.get("endpoint"))
 
     async def upload(self, key: str) -> None:
         import obstore
@@ -213,6 +270,9 @@ class Aioboto3Put(Uploader):
         await self.client.put_object(Bucket=self.bucket, Key="large/warmup.bin", Body=self.block)
         await self.client.delete_object(Bucket=self.bucket, Key="large/warmup.bin")
 
+    async def botocore_client(self) -> Any:
+        return self.client
+
     async def upload(self, key: str) -> None:
         from boto3.s3.transfer import TransferConfig
 
@@ -234,18 +294,24 @@ class S3fsPut(Uploader):
 
         from tests.s3server import CREDENTIALS
 
+        client_kwargs = {"region_name": REGION}
+        if self.ca_bundle:  # over TLS: trust the server's certificate
+            client_kwargs["verify"] = self.ca_bundle
         self.fs = s3fs.S3FileSystem(
             key=CREDENTIALS["aws_access_key_id"],
             secret=CREDENTIALS["aws_secret_access_key"],
             endpoint_url=self.endpoint,
             asynchronous=True,
             skip_instance_cache=True,
-            client_kwargs={"region_name": REGION},
+            client_kwargs=client_kwargs,
             config_kwargs=botocore_config_args(),
         )
         self.client = await self.fs.set_session()
         await self.fs._pipe_file(f"{self.bucket}/large/warmup.bin", self.block)
         await self.fs._rm_file(f"{self.bucket}/large/warmup.bin")
+
+    async def botocore_client(self) -> Any:
+        return self.client
 
     async def upload(self, key: str) -> None:
         await self.fs._put_file(
@@ -269,18 +335,30 @@ UPLOADERS: dict[str, type[Uploader]] = {
 }
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process so far, every thread (obstore's runtime included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def _child(job: dict[str, Any]) -> dict[str, Any]:
     """One timed upload of ``large_size`` bytes, checked afterwards (untimed)."""
     uploader = UPLOADERS[job["kind"]](job)
     key = job["key"]
     try:
         await uploader.open()  # the figure is the upload's memory, not the client's
+        sent, client = SentLog(), await uploader.botocore_client()
+        if client is not None:
+            client.meta.events.register("before-send.s3", sent)
+        endpoint = await uploader.endpoint_used()
         hwm_reset = reset_max_rss()
         maxrss_before = max_rss_bytes()
         with RSSSampler() as rss:
+            cpu_before = _cpu_seconds()
             start = time.perf_counter()
             await uploader.upload(key)
             seconds = time.perf_counter() - start
+            cpu_seconds = _cpu_seconds() - cpu_before
         maxrss_growth = max_rss_bytes() - maxrss_before
         found = await uploader.check(key)
     finally:
@@ -288,11 +366,16 @@ async def _child(job: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": job["kind"],
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "peak_rss_increase": rss.peak_increase,
         "rss_before": rss.baseline,
         "rss_samples": rss.samples,
         "maxrss_growth": maxrss_growth,
         "maxrss_reset": hwm_reset,
+        "endpoint_used": endpoint,
+        # What the botocore-based contenders sent, checks included (obstore: not seen).
+        "schemes": dict(sent.schemes) if client is not None else None,
+        "payloads": dict(sent.payloads) if client is not None else None,
         **found,
     }
 
@@ -313,9 +396,14 @@ def _make_source(workdir: str, sizes: Sizes) -> tuple[Path, str]:
 
 
 def _run_child(job: dict[str, Any], workdir: str) -> dict[str, Any]:
-    """One upload in a fresh subprocess, so that its RSS is measured from a clean start."""
+    """One upload in a fresh subprocess, so that its RSS is measured from a clean start.
+
+    Over TLS, the child's ``AWS_CA_BUNDLE`` is the server's certificate: botocore
+    (artifactstore, aioboto3, s3fs) trusts it that way.
+    """
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     child_tmp = tempfile.mkdtemp(prefix=f"{job['kind']}-", dir=workdir)
+    extra_env = {"AWS_CA_BUNDLE": job["ca_bundle"]} if job["ca_bundle"] else {}
     try:
         done = subprocess.run(
             [sys.executable, "-m", "bench.s3_large", "--child", json.dumps(job)],
@@ -323,7 +411,7 @@ def _run_child(job: dict[str, Any], workdir: str) -> dict[str, Any]:
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "TMPDIR": child_tmp},
+            env={**os.environ, "TMPDIR": child_tmp, **extra_env},
         )
     finally:
         shutil.rmtree(child_tmp, ignore_errors=True)
@@ -357,15 +445,26 @@ def _warm_server(buckets: Buckets, bucket: str, sizes: Sizes) -> None:
     buckets.delete(bucket, key)
 
 
-def large_puts(endpoint: str, sizes: Sizes, workdir: str, kinds: list[Kind]) -> dict[str, Any]:
-    """Scenario 2: ``large_reps`` uploads of each kind, rotating, each in its own process."""
-    buckets = Buckets(endpoint)
+def large_puts(
+    endpoint: str,
+    sizes: Sizes,
+    workdir: str,
+    kinds: list[Kind],
+    reps: int,
+    ca_bundle: str = "",
+) -> dict[str, Any]:
+    """Scenario 2: ``reps`` uploads of each kind, rotating, each in its own process.
+
+    ``ca_bundle``: the certificate of a server with TLS, which every contender trusts.
+    """
+    buckets = Buckets(endpoint, ca_bundle or None)
     bucket = buckets.create("large")
     _warm_server(buckets, bucket, sizes)
     source, sha256 = _make_source(workdir, sizes)
     runs: dict[str, list[dict[str, Any]]] = {kind.name: [] for kind in kinds}
+    record_option = sha256_record_supported()
     try:
-        for rep in range(sizes.large_reps):
+        for rep in range(reps):
             shift = rep % len(kinds)
             for kind in kinds[shift:] + kinds[:shift]:
                 key = f"large/{kind.name}-{rep}.bin"
@@ -379,17 +478,25 @@ def large_puts(endpoint: str, sizes: Sizes, workdir: str, kinds: list[Kind]) -> 
                     "sha256": sha256,
                     "sizes": sizes.__dict__,
                     # "tag" is the default: name it only if the store has the option.
-                    "sha256_record": record if STREAM_COPY in kinds else "",
+                    "sha256_record": record if record_option else "",
+                    "ca_bundle": ca_bundle,
                 }
                 one = _run_child(job, workdir)
                 # Parity: every peer stored it all (and in how many parts).
                 stored, one["parts"] = buckets.size_and_parts(bucket, key)
                 if stored != sizes.large_size:
                     raise AssertionError(f"{kind.label}: stored {stored} bytes")
+                if ca_bundle and (
+                    not one["endpoint_used"].startswith("https://")
+                    or set(one["schemes"] or {"https": 1}) != {"https"}
+                ):  # over TLS, every request of the upload went as https
+                    raise AssertionError(
+                        f"{kind.label}: endpoint {one['endpoint_used']}, requests {one['schemes']}"
+                    )
                 buckets.delete(bucket, key)  # keep the moto server's memory down
                 runs[kind.name].append(one)
                 print(
-                    f"  large #{rep + 1} {kind.label:56} "
+                    f"  large{' TLS' if ca_bundle else ''} #{rep + 1} {kind.label:56} "
                     f"{sizes.large_size / one['seconds'] / MB:6.1f} MB/s  "
                     f"peak RSS +{one['peak_rss_increase'] / MiB:.1f} MiB, "
                     f"{one['parts']} part(s)",
@@ -400,17 +507,29 @@ def large_puts(endpoint: str, sizes: Sizes, workdir: str, kinds: list[Kind]) -> 
     results: dict[str, Any] = {}
     for name, samples in runs.items():
         mb_per_s = [sizes.large_size / one["seconds"] / MB for one in samples]
+        seen: dict[str, Counter[str]] = {"schemes": Counter(), "payloads": Counter()}
+        for one in samples:
+            for field, counter in seen.items():
+                counter.update(one[field] or {})
         peaks = [one["peak_rss_increase"] / MiB for one in samples]
         results[name] = {
             "label": KINDS[name].label,
             "runs": samples,
             "mb_per_s": mb_per_s,
             "median_mb_per_s": median(mb_per_s),
+            "median_cpu_seconds": median([one["cpu_seconds"] for one in samples]),
             "peak_rss_increase_mib": peaks,
             "median_peak_rss_increase_mib": median(peaks),
             "max_peak_rss_increase_mib": max(peaks),
             "max_maxrss_growth_mib": max(one["maxrss_growth"] for one in samples) / MiB,
             "parts": sorted({one["parts"] for one in samples}),
+            "endpoints_used": sorted({one["endpoint_used"] for one in samples}),
+            # Requests by URL scheme and bodies by x-amz-content-sha256, over all runs
+            # (None for obstore, whose requests the child does not see).
+            **{
+                field: None if samples[0][field] is None else dict(counter)
+                for field, counter in seen.items()
+            },
         }
     return results
 
