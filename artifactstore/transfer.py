@@ -19,7 +19,7 @@ Memory: at most ``concurrency`` artifacts are in flight, and the data they may
 hold is budgeted at ``concurrency × 8 MiB`` (S3's default part size). An artifact
 up to 8 MiB costs three times its size (read, then copied by the put and by the
 HTTP client); a larger one is streamed a part at a time, and its upload to S3
-holds up to ``parts_in_flight`` (4) parts twice (botocore copies each body) plus
+holds up to ``parts_in_flight`` (4) parts, each copied into its request body, plus
 the part being read: it costs 96 MiB, or the whole budget when that is less. So
 a migration stays under ``concurrency × 8 MiB + 64 MiB``
 whatever the artifacts' sizes.
@@ -55,8 +55,8 @@ MiB = 1024 * 1024
 #: S3's default part size: the unit of the memory budget.
 PART_SIZE = 8 * MiB
 #: What streaming one large artifact into S3 may hold (measured: about 80 MiB of
-#: objects at the peak): ``parts_in_flight`` (4) parts, each also copied by botocore
-#: into a file-like body, and the parts being read.
+#: objects at the peak): ``parts_in_flight`` (4) parts, each also copied into a
+#: file-like request body, and the parts being read.
 STREAM_COST = 12 * PART_SIZE
 #: Artifacts up to this size are read whole, checked, then put as bytes (one worker
 #: hop on the local backend instead of three); larger ones are streamed.
