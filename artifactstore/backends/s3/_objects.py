@@ -234,41 +234,55 @@ class Objects:
         """
         object_key = self.object_key(key)
         etag = completed["ETag"]
-        version = (object_key, etag.strip('"'), size)
-        self.known.remember(version, sha256)
-        client = await self.client.get()
-        if not self.tagging_refused:
-            extra = {"VersionId": completed["VersionId"]} if completed.get("VersionId") else {}
-            try:
-                with self.errors(key, "tagging"):
-                    await client.put_object_tagging(
-                        Bucket=self.bucket,
-                        Key=object_key,
-                        Tagging=_sha.tag_set(sha256, etag),
-                        **extra,
-                    )
+        self.known.remember((object_key, etag.strip('"'), size), sha256)
+        try:
+            if not self.tagging_refused and await self._tag(key, completed, sha256):
                 return
-            except ArtifactNotFoundError:
-                return  # deleted since: nothing left to record it for
-            except ArtifactStoreError as exc:
-                if not refused_feature(exc):
-                    raise
-                self.tagging_refused = True
-                log.warning(
-                    "artifactstore: bucket %r refused object tagging (%s); SHA-256s of "
-                    "streamed uploads are recorded by a server-side copy instead",
-                    self.bucket,
-                    exc.__cause__,
+            await stamp_metadata(
+                await self.client.get(),
+                bucket=self.bucket,
+                key=object_key,
+                etag=etag,
+                size=size,
+                args=self.headers(mime, metadata, sha256),
+                errors=lambda doing: self.errors(key, doing),
+                single_copy_limit=self.settings.single_copy_limit,
+                part_size=self.settings.part_size,
+                parts_in_flight=self.settings.parts_in_flight,
+            )
+        except ArtifactStoreError as exc:
+            # The artifact is stored: failing the put now would say it was not.
+            # Readers find no SHA-256 recorded and hash the object (once per store).
+            log.warning(
+                "artifactstore: %r is stored, but its SHA-256 could not be recorded (%r); "
+                "readers will hash it",
+                key,
+                exc,
+            )
+
+    async def _tag(self, key: str, completed: dict[str, Any], sha256: str) -> bool:
+        """Tag the version ``completed`` names; ``False`` if tagging is refused here."""
+        client = await self.client.get()
+        extra = {"VersionId": completed["VersionId"]} if completed.get("VersionId") else {}
+        try:
+            with self.errors(key, "tagging"):
+                await client.put_object_tagging(
+                    Bucket=self.bucket,
+                    Key=self.object_key(key),
+                    Tagging=_sha.tag_set(sha256, completed["ETag"]),
+                    **extra,
                 )
-        await stamp_metadata(
-            client,
-            bucket=self.bucket,
-            key=object_key,
-            etag=etag,
-            size=size,
-            args=self.headers(mime, metadata, sha256),
-            errors=lambda doing: self.errors(key, doing),
-            single_copy_limit=self.settings.single_copy_limit,
-            part_size=self.settings.part_size,
-            parts_in_flight=self.settings.parts_in_flight,
-        )
+        except ArtifactNotFoundError:
+            return True  # deleted since: nothing left to record it for
+        except ArtifactStoreError as exc:
+            if not refused_feature(exc):
+                raise
+            self.tagging_refused = True
+            log.warning(
+                "artifactstore: bucket %r refused object tagging (%s); SHA-256s of "
+                "streamed uploads are recorded by a server-side copy instead",
+                self.bucket,
+                exc.__cause__,
+            )
+            return False
+        return True
