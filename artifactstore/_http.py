@@ -1,9 +1,12 @@
 """HTTP semantics of serving an artifact, independent of any web framework.
 
 ``plan_response`` decides, from an artifact's metadata and the request's method
-and headers, what to answer: 200, 206 with one byte range, 304, or 416, with
-which headers, and which bytes to send. ``artifactstore.web`` (Starlette) and
-``artifactstore.web.aiohttp`` only carry the plan out.
+and headers, what to answer: 200, 206 with one byte range, 304, 412 or 416, with
+which headers, and which bytes to send. Preconditions are evaluated in RFC 9110's
+order (13.2.2): If-Match, else If-Unmodified-Since (412 when they fail); then
+If-None-Match, else If-Modified-Since (304); then Range with If-Range.
+``artifactstore.web`` (Starlette) and ``artifactstore.web.aiohttp`` only carry
+the plan out.
 
 Validators: the ETag is the artifact's SHA-256 (a strong validator: same bytes,
 same tag, on every backend); Last-Modified its modification time.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 
@@ -53,6 +56,30 @@ def _http_date(meta: ArtifactMetadata) -> str:
     return format_datetime(moment, usegmt=True)
 
 
+def _date(value: str) -> datetime | None:
+    """An HTTP date, or ``None`` if it is not one (RFC 9110: then the header is ignored)."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):  # a year or offset too big for C
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _precondition_failed(
+    meta: ArtifactMetadata, headers: Mapping[str, str], etag: str | None
+) -> bool:
+    """If-Match (strong comparison) or, without it, If-Unmodified-Since does not hold."""
+    if_match = headers.get("if-match")
+    if if_match is not None:
+        if if_match.strip() == "*":
+            return False  # the artifact exists
+        tags = [t.strip() for t in if_match.split(",")]  # a weak tag (W/...) never matches
+        return etag is None or etag not in tags
+    since = headers.get("if-unmodified-since")
+    when = _date(since) if since is not None else None
+    return when is not None and meta.last_modified.replace(microsecond=0) > when
+
+
 def _not_modified(meta: ArtifactMetadata, headers: Mapping[str, str], etag: str | None) -> bool:
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:  # when present, If-Modified-Since is ignored (RFC 9110)
@@ -61,15 +88,8 @@ def _not_modified(meta: ArtifactMetadata, headers: Mapping[str, str], etag: str 
         tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
         return etag is not None and etag in tags
     since = headers.get("if-modified-since")
-    if since is None:
-        return False
-    try:
-        when = parsedate_to_datetime(since)
-    except (TypeError, ValueError, OverflowError):  # a year or offset too big for C
-        return False
-    if when.tzinfo is None:
-        return False
-    return meta.last_modified.replace(microsecond=0) <= when
+    when = _date(since) if since is not None else None
+    return when is not None and meta.last_modified.replace(microsecond=0) <= when
 
 
 def _if_range_holds(value: str, etag: str | None, last_modified: str) -> bool:
@@ -166,6 +186,8 @@ def plan_response(
     head = method.upper() == "HEAD"
     size = meta.size_bytes
     request = headers or {}
+    if headers is not None and _precondition_failed(meta, request, etag):
+        return ResponsePlan(412, {"content-length": "0"})
     if headers is not None and _not_modified(meta, request, etag):
         kept = {k: v for k, v in base.items() if k in ("etag", "last-modified")}
         return ResponsePlan(304, kept)

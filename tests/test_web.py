@@ -199,6 +199,37 @@ def test_conditional_requests(deployment: Deployment, server: AppServer) -> None
     assert httpx.get(url(server, CIM), headers={"If-Modified-Since": old}).status_code == 200
 
 
+def test_preconditions(deployment: Deployment, server: AppServer) -> None:
+    """If-Match and If-Unmodified-Since (RFC 9110 13.1.1, 13.1.4): 412 when they fail,
+    evaluated before If-None-Match and Range."""
+    data = deployment.payloads[CIM]
+    first = httpx.head(url(server, CIM))
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    old = "Mon, 01 Jan 2001 00:00:00 GMT"
+    for headers in [
+        {"If-Match": '"other"'},
+        {"If-Match": f"W/{etag}"},  # a weak tag never matches If-Match
+        {"If-Unmodified-Since": old},
+        {"If-Match": '"other"', "If-None-Match": etag},  # 412 first, not 304
+        {"If-Match": '"other"', "Range": "bytes=0-9"},
+    ]:
+        for method in (httpx.get, httpx.head):
+            answer = method(url(server, CIM), headers=headers)
+            assert (answer.status_code, answer.content) == (412, b""), (method, headers)
+    for headers in [
+        {"If-Match": etag},
+        {"If-Match": f'"x", {etag}'},
+        {"If-Match": "*"},
+        {"If-Unmodified-Since": modified},
+        {"If-Match": etag, "If-Unmodified-Since": old},  # If-Match wins: no date check
+        {"If-Unmodified-Since": "not a date"},  # ignored
+    ]:
+        answer = httpx.get(url(server, CIM), headers=headers)
+        assert (answer.status_code, answer.content) == (200, data), headers
+    ranged = httpx.get(url(server, CIM), headers={"If-Match": etag, "Range": "bytes=0-9"})
+    assert (ranged.status_code, ranged.content) == (206, data[:10])
+
+
 def test_if_range(deployment: Deployment, server: AppServer) -> None:
     data = deployment.payloads[CIM]
     etag = httpx.head(url(server, CIM)).headers["etag"]

@@ -40,7 +40,7 @@ class Responder(Protocol):
         """A short plain-text answer (400, 404, 503)."""
 
     async def headers_only(self, plan: ResponsePlan) -> None:
-        """The plan's status and headers without a body (HEAD, 304, 416)."""
+        """The plan's status and headers without a body (HEAD, 304, 412, 416)."""
 
     async def body(self, plan: ResponsePlan, chunks: AsyncIterator[bytes]) -> None:
         """The plan's status and headers, then ``chunks``; stop if the client goes away."""

@@ -3,7 +3,8 @@
 * ``artifact_response(store, key, request)`` streams an artifact, never loading it
   whole: Content-Type, Content-Length, ETag (the SHA-256), Last-Modified,
   Content-Disposition (RFC 6266), Accept-Ranges; one byte range (206, or 416),
-  If-None-Match / If-Modified-Since (304), If-Range, HEAD. A missing artifact is a
+  If-Match / If-Unmodified-Since (412), If-None-Match / If-Modified-Since (304),
+  If-Range, HEAD. A missing artifact is a
   404, an invalid key a 400; no answer names a filesystem path.
 * ``download_app(store, secret=...)`` is a mountable ASGI app serving the signed,
   expiring links that ``get_url`` makes when a local store has ``url_base`` and
