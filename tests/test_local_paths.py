@@ -396,3 +396,24 @@ async def test_chains_and_loops_end_in_an_error_not_a_hang(
     assert "DEAL-1/a.txt" in keys
     assert not {"loop-a", "loop-b", "self"} & set(keys)
     assert snapshot(outside) == {"a.txt": SECRET}
+
+
+@pytest.mark.parametrize("durable", [True, False])
+async def test_a_new_roots_parents_are_synced_when_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    """A DataRoom created with its missing parents survives a crash: each created
+    folder's entry is synced into its parent (a durable store only)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    root = tmp_path / "a" / "b" / "DataRoom"
+    async with LocalFilesystemArtifactStore(root, durable=durable) as store:
+        await store.put("DEAL-1/x.txt", b"x")
+    parents = {str(tmp_path), str(tmp_path / "a"), str(tmp_path / "a" / "b")}
+    assert parents <= set(synced) if durable else parents.isdisjoint(synced)

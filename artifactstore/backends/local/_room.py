@@ -52,7 +52,12 @@ class Room:
         self._dirty: dict[str, int] = {}  # folder path -> a descriptor to fsync at flush
         self._hash_pool: tuple[int, ThreadPoolExecutor] | None = None
         self.tree = Tree(
-            self.root, given_root=root, dir_mode=dir_mode, create=create, on_created=self.dirty
+            self.root,
+            given_root=root,
+            dir_mode=dir_mode,
+            create=create,
+            on_created=self.dirty,
+            durable=durable,
         )
         self.index = LocalIndex(
             lambda: self.tree.index_path("index.sqlite3"),

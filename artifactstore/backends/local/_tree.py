@@ -77,6 +77,14 @@ class Folder:
         return f"{self.path}/{name}" if self.path else name
 
 
+def _fsync_folder(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Tree:
     """The descriptors of one DataRoom and the walks from them (see the module docstring).
 
@@ -92,11 +100,13 @@ class Tree:
         dir_mode: int,
         create: bool,
         on_created: Callable[[Folder], None],
+        durable: bool = False,
     ) -> None:
         self.root = root
         self._roots = {root, given_root}
         self._dir_mode = dir_mode
         self._create = create
+        self._durable = durable
         self._on_created = on_created
         self.fd = -1
         #: The descriptor of ``{root}/.artifactstore`` (the index lives there).
@@ -159,6 +169,8 @@ class Tree:
             except FileExistsError:
                 continue
             os.chmod(path, self._dir_mode)
+            if self._durable:  # the new entry is in its parent once the parent is synced
+                _fsync_folder(os.path.dirname(path))
 
     def close(self) -> None:
         """Close the root's descriptors (the store is closing)."""
