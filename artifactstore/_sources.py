@@ -33,8 +33,6 @@ __all__ = [
     "rechunk",
 ]
 
-MiB = 1024 * 1024
-
 #: Everything ``ArtifactStore.put`` accepts as ``data``.
 PutData = Union[
     bytes,

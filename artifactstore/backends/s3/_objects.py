@@ -18,10 +18,10 @@ from ...metadata import ArtifactMetadata
 from . import _metadata as _meta
 from . import _sha
 from ._client import S3Client
-from ._errors import map_errors, precondition_failed, refused_feature
+from ._errors import SourceChanged, map_errors, precondition_failed, refused_feature
 from ._settings import S3Settings
 from ._signing import PAYLOAD_SHA256
-from ._upload import hash_update, stamp_metadata
+from ._upload import hash_update, server_copy
 
 __all__ = ["SHA_FIELD", "Objects"]
 
@@ -118,9 +118,7 @@ class Objects:
                 Bucket=self.bucket,
                 Key=self.object_key(key),
                 Body=data,
-                ContentType=mime,
-                Metadata=_meta.encode({**metadata, SHA_FIELD: sha256}),
-                **self.extra_args(),
+                **self.headers(mime, metadata, sha256),
                 **extra,
                 **{PAYLOAD_SHA256: sha256},  # the body is the artifact: signed without rehashing
             )
@@ -238,18 +236,23 @@ class Objects:
         try:
             if not self.tagging_refused and await self._tag(key, completed, sha256):
                 return
-            await stamp_metadata(
+            # The fallback: the object copied onto itself with the SHA-256 in its
+            # metadata, only if it is still this version (CopySourceIfMatch).
+            await server_copy(
                 await self.client.get(),
                 bucket=self.bucket,
+                source_key=object_key,
                 key=object_key,
                 etag=etag,
                 size=size,
                 args=self.headers(mime, metadata, sha256),
-                errors=lambda doing: self.errors(key, doing),
+                errors=lambda doing: self.errors(key, "recording the SHA-256 of"),
                 single_copy_limit=self.settings.single_copy_limit,
                 part_size=self.settings.part_size,
                 parts_in_flight=self.settings.parts_in_flight,
             )
+        except SourceChanged:
+            pass  # replaced by another writer since: theirs stands, not given our SHA-256
         except ArtifactStoreError as exc:
             # The artifact is stored: failing the put now would say it was not.
             # Readers find no SHA-256 recorded and hash the object (once per store).

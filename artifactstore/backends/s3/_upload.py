@@ -36,7 +36,6 @@ __all__ = [
     "multipart_copy",
     "multipart_upload",
     "server_copy",
-    "stamp_metadata",
 ]
 
 log = logging.getLogger("artifactstore")
@@ -342,42 +341,3 @@ async def server_copy(
             if precondition_failed(exc):
                 raise SourceChanged(source_key) from exc
             raise
-
-
-async def stamp_metadata(
-    client: Any,
-    *,
-    bucket: str,
-    key: str,
-    etag: str,
-    size: int,
-    args: dict[str, Any],
-    errors: Callable[[str], AbstractContextManager[None]],
-    single_copy_limit: int = MAX_SINGLE_COPY,
-    part_size: int = 8 * 1024 * 1024,
-    parts_in_flight: int = 4,
-) -> bool:
-    """Replace an object's metadata (``args``) by copying the object onto itself.
-
-    Only if it is still the version ``etag`` names (another writer's object is never
-    stamped): returns ``False`` when it was replaced meanwhile. Objects over
-    ``single_copy_limit`` are copied part by part (UploadPartCopy), the copy aborted
-    on any failure.
-    """
-    try:
-        await server_copy(
-            client,
-            bucket=bucket,
-            source_key=key,
-            key=key,
-            etag=etag,
-            size=size,
-            args=args,
-            errors=lambda doing: errors("recording the SHA-256 of"),
-            single_copy_limit=single_copy_limit,
-            part_size=part_size,
-            parts_in_flight=parts_in_flight,
-        )
-    except SourceChanged:
-        return False  # replaced by another writer since: theirs stands, unstamped by us
-    return True
