@@ -119,22 +119,30 @@ async def rechunk(
     """Re-cut an async byte stream into chunks of ``size`` bytes (the last one shorter).
 
     Web servers deliver request bodies in small pieces; one worker hop per piece
-    would waste most of the time on hops.
+    would waste most of the time on hops. Each byte is copied once: pieces of
+    ``bytes`` chunks are held as views and joined (a chunk of exactly ``size``
+    arriving alone is passed on as it is); a mutable chunk is copied first, as
+    its source may reuse it once it runs again.
     """
-    buffer = bytearray()
+    pending: list[memoryview] = []
+    held = 0
     async for chunk in iterable:
-        if not buffer and len(chunk) == size and isinstance(chunk, bytes):
+        if not pending and len(chunk) == size and isinstance(chunk, bytes):
             yield chunk  # already the right size: no copy
             continue
-        buffer += check_chunk(chunk)
-        while len(buffer) >= size:
-            with memoryview(buffer) as view:
-                piece = bytes(view[:size])  # one copy, not two (slice, then bytes)
-            del buffer[:size]
-            yield piece
-            del piece
-    if buffer:
-        yield bytes(buffer)
+        checked = check_chunk(chunk)
+        view = memoryview(checked if isinstance(checked, bytes) else bytes(checked))
+        while view:
+            piece = view[: size - held]
+            view = view[len(piece) :]
+            pending.append(piece)
+            held += len(piece)
+            if held == size:
+                yield b"".join(pending)
+                pending.clear()
+                held = 0
+    if pending:
+        yield b"".join(pending)
 
 
 async def exact_parts(source: Source, size: int) -> AsyncIterator[bytes]:

@@ -105,7 +105,10 @@ class FaultProxy:
             for matches, status, code in self.refuse:
                 if matches(line):
                     self.counts["refused"] += 1
-                    await reader.readexactly(_content_length(head))  # the client sends it all
+                    if _header(head, b"expect").lower() != "100-continue":
+                        await reader.readexactly(_content_length(head))  # the client sends it all
+                    # else: a final answer instead of "100 Continue", as servers do; the
+                    # client sends no body
                     writer.write(_error_response(status, code))
                     await writer.drain()
                     return

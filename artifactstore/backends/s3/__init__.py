@@ -6,7 +6,8 @@
   out of the SDK's logs;
 - ``_errors``: botocore/aiohttp exceptions translated to the library's errors;
 - ``_objects``: keys, HEAD, hashing and PutObject, shared by the store and ``_manage``;
-- ``_upload``: multipart uploads and server-side copies; ``_read``: GetObject bodies;
+- ``_upload``: multipart uploads and server-side copies; ``_body``: upload bodies sent
+  without copies; ``_read``: GetObject bodies;
 - ``_metadata``: user metadata as ``x-amz-meta-*`` headers;
 - ``_manage``: server-side copy, batch delete under a prefix, the store's URL.
 """

@@ -17,6 +17,7 @@ from ...errors import ArtifactNotFoundError, ArtifactStoreError, StorageBackendE
 from ...metadata import ArtifactMetadata
 from . import _metadata as _meta
 from . import _sha
+from ._body import Body
 from ._client import S3Client
 from ._errors import SourceChanged, map_errors, precondition_failed, refused_feature
 from ._settings import S3Settings
@@ -117,7 +118,7 @@ class Objects:
             await client.put_object(
                 Bucket=self.bucket,
                 Key=self.object_key(key),
-                Body=data,
+                Body=Body(data),
                 **self.headers(mime, metadata, sha256),
                 **extra,
                 **{PAYLOAD_SHA256: sha256},  # the body is the artifact: signed without rehashing

@@ -13,7 +13,6 @@ remains the backstop for a process killed outright.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +22,7 @@ from typing import Any, NoReturn
 import anyio
 from botocore.exceptions import ClientError
 
+from ._body import Body
 from ._errors import SourceChanged, conditional_conflict, precondition_failed
 from ._signing import PAYLOAD_SHA256
 
@@ -102,21 +102,13 @@ async def multipart_upload(
             signing: dict[str, str] = {}
             if sign_payloads:  # the part's own SHA-256: hashed here, not on the loop
                 signing[PAYLOAD_SHA256] = await anyio.to_thread.run_sync(_hex_sha256, body)
-            # botocore would wrap the bytes in a BytesIO sharing them, which aiohttp
-            # then copies (getbuffer() unshares it) while the bytes stay referenced:
-            # copy once here instead and let the bytes go once hashed, so a part in
-            # flight is held once, not twice.
-            stream = io.BytesIO()
-            stream.write(body)
-            stream.seek(0)
-            del body
             with errors("uploading a part of"):
                 answer = await client.upload_part(
                     Bucket=bucket,
                     Key=key,
                     UploadId=upload_id,
                     PartNumber=number,
-                    Body=stream,
+                    Body=Body(body),  # sent from these bytes, not from a copy
                     **signing,
                 )
             done[number] = answer["ETag"]
