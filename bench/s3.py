@@ -19,6 +19,9 @@ TLS, for the last:
    certificate every contender is given to trust, takes the same 256 MiB puts
    (not ``sha256_record="copy"``): the way AWS is reached, where artifactstore
    sends its bodies unsigned.
+5. Client cost (``bench/s3_sink.py``): the CPU time of one 256 MiB put of
+   artifactstore and of obstore against a loopback server that discards the
+   bytes, over HTTP and TLS: the client's own work, without moto's.
 
 Run as part of ``python -m bench`` (section ``s3``); ``python -m bench.s3_large
 --child ...`` is the entry point of the large puts' subprocesses.
@@ -53,6 +56,7 @@ from .s3_large import (
     available_kinds,
 )
 from .s3_large import large_puts as run_large_puts
+from .s3_sink import client_costs, cost_table
 from .s3_small import ArtifactStoreS3, RawAioboto3, S3fs, contenders, small_objects
 
 #: ``Buckets`` and ``source_tree`` are used by the transfer section too.
@@ -516,6 +520,7 @@ def _report(
     tree: str,
     skipped: list[str],
     record: bool,
+    costs: dict[str, Any],
 ) -> Report:
     report = Report(
         section="s3",
@@ -545,6 +550,7 @@ def _report(
             "large": large,
             "large_tls": large_tls,
             "foreign": foreign,
+            "client_cost": costs,
         },
     )
     _small_tables(report, sizes, small)
@@ -552,6 +558,8 @@ def _report(
     _large_tables(report, sizes, large_tls, sizes.large_tls_reps, tls=True)
     _record_table(report, sizes, large, record)
     _foreign_table(report, foreign)
+    if costs:
+        cost_table(report, sizes, costs)
     report.notes = _notes(sizes, versions, server, tree, skipped, record, tls)
     return report
 
@@ -583,6 +591,13 @@ def run(options: Options) -> Report:
     finally:
         server.stop()
     large_tls, tls_info = _large_puts_over_tls(sizes, kinds)
+    costs: dict[str, Any] = {}
+    if any(kind.name == OBSTORE.name for kind in kinds):
+        print("s3: the client's cost, against a server that discards ...", flush=True)
+        with scratch_dir("artifactstore-bench-s3-sink-") as workdir:
+            costs = client_costs(sizes, workdir, sizes.large_reps)
+    else:
+        skipped.append("obstore is not installed: the client-cost comparison was skipped.")
     tree_after = source_tree()
     if tree_after != tree:
         tree = f"{tree} at the start, {tree_after} at the end (it changed during the run)"
@@ -598,6 +613,7 @@ def run(options: Options) -> Report:
         tree,
         skipped,
         record,
+        costs,
     )
 
 

@@ -360,7 +360,8 @@ async def _child(job: dict[str, Any]) -> dict[str, Any]:
             seconds = time.perf_counter() - start
             cpu_seconds = _cpu_seconds() - cpu_before
         maxrss_growth = max_rss_bytes() - maxrss_before
-        found = await uploader.check(key)
+        # Against the sink (bench.s3_sink) nothing is stored: nothing to check.
+        found = {} if job.get("sink") else await uploader.check(key)
     finally:
         await uploader.close()
     return {
@@ -383,7 +384,7 @@ async def _child(job: dict[str, Any]) -> dict[str, Any]:
 # =========================================================== in the parent process
 
 
-def _make_source(workdir: str, sizes: Sizes) -> tuple[Path, str]:
+def make_source(workdir: str, sizes: Sizes) -> tuple[Path, str]:
     """The file every contender uploads, and its SHA-256."""
     block = os.urandom(sizes.large_chunk)
     hasher = hashlib.sha256()
@@ -395,7 +396,7 @@ def _make_source(workdir: str, sizes: Sizes) -> tuple[Path, str]:
     return source, hasher.hexdigest()
 
 
-def _run_child(job: dict[str, Any], workdir: str) -> dict[str, Any]:
+def run_child(job: dict[str, Any], workdir: str) -> dict[str, Any]:
     """One upload in a fresh subprocess, so that its RSS is measured from a clean start.
 
     Over TLS, the child's ``AWS_CA_BUNDLE`` is the server's certificate: botocore
@@ -460,7 +461,7 @@ def large_puts(
     buckets = Buckets(endpoint, ca_bundle or None)
     bucket = buckets.create("large")
     _warm_server(buckets, bucket, sizes)
-    source, sha256 = _make_source(workdir, sizes)
+    source, sha256 = make_source(workdir, sizes)
     runs: dict[str, list[dict[str, Any]]] = {kind.name: [] for kind in kinds}
     record_option = sha256_record_supported()
     try:
@@ -481,7 +482,7 @@ def large_puts(
                     "sha256_record": record if record_option else "",
                     "ca_bundle": ca_bundle,
                 }
-                one = _run_child(job, workdir)
+                one = run_child(job, workdir)
                 # Parity: every peer stored it all (and in how many parts).
                 stored, one["parts"] = buckets.size_and_parts(bucket, key)
                 if stored != sizes.large_size:
