@@ -9,7 +9,9 @@ TLS, for the last:
 2. Large puts (``bench/s3_large.py``): 256 MiB, each upload in a subprocess of its
    own (MB/s and peak RSS growth): artifactstore from a ``Path`` and from an async
    iterable (with ``sha256_record="tag"`` and ``"copy"`` when the store has that
-   option), obstore, raw aioboto3 and s3fs; and how many requests ``get_metadata``
+   option), obstore (also with the file's SHA-256 computed beside its put, on a
+   thread: what artifactstore's put gives), raw aioboto3 and s3fs; and how many
+   requests ``get_metadata``
    makes for a streamed put's object.
 3. Foreign objects (``bench/s3_foreign.py``): a 16 MiB object written with plain
    boto3, read through artifactstore (three ``get_metadata`` and a 10-byte
@@ -48,6 +50,7 @@ from .s3_foreign import foreign_objects
 from .s3_large import (
     AIOBOTO3,
     OBSTORE,
+    OBSTORE_HASHED,
     PATH,
     S3FS,
     STREAM,
@@ -145,7 +148,9 @@ def _small_tables(report: Report, sizes: Sizes, small: dict[str, Any]) -> None:
 def _payloads(res: dict[str, Any], name: str) -> str:
     """How the contender's bodies went (x-amz-content-sha256 of its UploadParts/PutObjects)."""
     if res.get("payloads") is None:
-        return "signed (obstore's default; not observed)" if name == OBSTORE.name else "?"
+        if name in (OBSTORE.name, OBSTORE_HASHED.name):
+            return "signed (obstore's default; not observed)"
+        return "?"
     return " + ".join(f"{kind} x {n}" for kind, n in sorted(res["payloads"].items())) or "none"
 
 
@@ -275,6 +280,9 @@ def _large_tables(
         OBSTORE.name,
         f"put(async iterable) vs obstore{over}",
         TARGET_STREAM_VS_OBSTORE,
+    )
+    ratio_row(
+        PATH.name, OBSTORE_HASHED.name, f"put(Path) vs obstore + SHA-256 of the file{over}", None
     )
     ratio_row(PATH.name, AIOBOTO3.name, f"put(Path) vs raw aioboto3{over}", None)
     ratio_row(PATH.name, S3FS.name, f"put(Path) vs s3fs{over}", None)

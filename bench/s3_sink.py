@@ -28,10 +28,10 @@ from typing import Any
 
 from ._util import Report, Table, fmt_ratio, median
 from .s3_common import Sizes, make_certificate
-from .s3_large import OBSTORE, PATH, STREAM, Kind, make_source, run_child
+from .s3_large import OBSTORE, OBSTORE_HASHED, PATH, STREAM, Kind, make_source, run_child
 
 #: The contenders this server can serve.
-SINK_KINDS = (PATH, STREAM, OBSTORE)
+SINK_KINDS = (PATH, STREAM, OBSTORE, OBSTORE_HASHED)
 
 _INITIATE = (
     b'<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult>'
