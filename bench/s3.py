@@ -11,8 +11,7 @@ TLS, for the last:
    iterable (with ``sha256_record="tag"`` and ``"copy"`` when the store has that
    option), obstore (also with the file's SHA-256 computed beside its put, on a
    thread: what artifactstore's put gives), raw aioboto3 and s3fs; and how many
-   requests ``get_metadata``
-   makes for a streamed put's object.
+   requests ``get_metadata`` makes for a streamed put's object.
 3. Foreign objects (``bench/s3_foreign.py``): a 16 MiB object written with plain
    boto3, read through artifactstore (three ``get_metadata`` and a 10-byte
    ``stream``): requests and full downloads.
