@@ -20,6 +20,7 @@ import pytest
 
 import artifactstore
 
+from .faultproxy import FaultProxy
 from .s3server import MotoServer
 
 _PACKAGE_DIR = os.path.dirname(artifactstore.__file__) + os.sep
@@ -113,3 +114,11 @@ def moto_server(artifactstore_moto_server: MotoServer) -> MotoServer:
     and the tests share it.
     """
     return artifactstore_moto_server
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
+    """A pass-through ``FaultProxy`` in front of the moto server (counts what reaches it)."""
+    p = FaultProxy(moto_server.port)
+    yield p
+    p.stop()

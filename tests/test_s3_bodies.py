@@ -6,16 +6,16 @@ import hashlib
 import io
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from artifactstore import S3ArtifactStore
 from artifactstore.backends.s3._body import SLICE, Body
 
 from .faultproxy import FaultProxy
 from .s3server import MotoServer, new_bucket
+from .test_s3_sha import through
 
 MiB = 1024 * 1024
 SMALL_PARTS = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB, "parts_in_flight": 2}
@@ -65,25 +65,6 @@ def test_a_body_reads_like_a_file() -> None:
                     continue
                 assert body.seek(offset, whence) == reference.seek(offset, whence)
             assert body.tell() == reference.tell()
-
-
-@pytest.fixture
-def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
-    p = FaultProxy(moto_server.port)
-    yield p
-    p.stop()
-
-
-def through(proxy: FaultProxy, bucket: str, **options: Any) -> S3ArtifactStore:
-    return S3ArtifactStore(
-        bucket,
-        endpoint_url=proxy.endpoint,
-        region="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        verify_bucket=False,
-        **options,
-    )
 
 
 def is_request(line: str, method: str, path: str, query: set[str]) -> bool:

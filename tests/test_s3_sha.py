@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,6 @@ async def chunks(data: bytes, piece: int = 1 << 20) -> AsyncIterator[bytes]:
 @pytest.fixture
 def bucket(moto_server: MotoServer) -> str:
     return new_bucket(moto_server)
-
-
-@pytest.fixture
-def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
-    p = FaultProxy(moto_server.port)
-    yield p
-    p.stop()
 
 
 def through(proxy: FaultProxy, bucket: str, **options: Any) -> S3ArtifactStore:
