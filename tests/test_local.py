@@ -9,9 +9,11 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -463,3 +465,48 @@ async def test_a_stream_dropped_after_its_store_closed_still_closes(tmp_path: Pa
     gc.collect()
     await asyncio.sleep(0.05)
     assert open_fds() <= before - 3  # the file, and the index's three files, are closed
+
+
+def _temporaries(root: Path) -> list[str]:
+    return [name for _, _, names in os.walk(root) for name in names if name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("operation", ["put", "copy"])
+async def test_a_failed_write_leaves_no_temporary_file_once_it_raises(
+    tmp_path: Path, operation: str
+) -> None:
+    """The clean-up of a failed large put (or copy) is awaited, not merely queued: when
+    the error reaches the caller, no temporary file is left. The worker lane is held
+    busy at the moment of the failure, so a clean-up that was only queued is still
+    waiting when the caller looks."""
+    store = LocalFilesystemArtifactStore(tmp_path / "room")
+    gate = threading.Event()
+
+    def hold_the_lane() -> None:
+        store._large.submit(gate.wait, 10)
+        threading.Timer(0.3, gate.set).start()
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(3 * 1024 * 1024)
+        hold_the_lane()
+        raise RuntimeError("the source broke")
+
+    async with store:
+        if operation == "put":
+            with pytest.raises(RuntimeError, match="the source broke"):
+                await store.put("DEAL-1/big.bin", failing())
+        else:
+            await store.put("DEAL-1/big.bin", os.urandom(3 * 1024 * 1024))
+            original = store._run  # the copy's commit fails
+
+            async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+                if getattr(fn, "__name__", "") == "commit_copy":
+                    hold_the_lane()
+                    raise RuntimeError("the commit broke")
+                return await original(fn, *args, **kwargs)
+
+            store._run = run  # type: ignore[method-assign]
+            with pytest.raises(RuntimeError, match="the commit broke"):
+                await store.copy("DEAL-1/big.bin", "DEAL-1/copy.bin")
+        assert _temporaries(tmp_path / "room") == []
+        gate.set()

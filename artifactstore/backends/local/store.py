@@ -245,14 +245,31 @@ class LocalFilesystemArtifactStore(ArtifactStore):
                 await self._run_large(_write.write, room, upload, chunk)
             await self._run_large(_write.sync, room, upload)
             return await self._run(_write.commit, upload, mime_type, metadata, if_not_exists)
-        finally:
-            # A no-op after a commit; otherwise removes the temporary file. Queued,
-            # not awaited, so it also runs when this task is being cancelled; on the
-            # large lane, after any write of this upload still running there.
-            self._abort_later(upload)
+        except BaseException as exc:
+            # Removes the temporary file (a no-op if the commit happened after all),
+            # on the large lane, after any write of this upload still running there.
+            await self._clean_up(self._large, exc, _write.abort, room, upload)
+            raise
 
     def _abort_later(self, upload: _write.Upload) -> None:
         self._large.submit(_write.abort, self._room, upload)
+
+    async def _clean_up(
+        self, lane: BatchWorker, exc: BaseException, fn: Callable[..., object], *args: Any
+    ) -> None:
+        """Run the clean-up ``fn(*args)`` of a write that raised ``exc``.
+
+        After a failure it is awaited, so that the error reaches the caller once
+        nothing of the write is left on disk. After a cancellation (or if running it
+        fails) it is queued instead: a cancelled task must not wait for the disk.
+        """
+        if isinstance(exc, Exception):
+            try:
+                await lane.run(fn, *args)
+                return
+            except Exception:  # queued below: a second failure is logged there
+                pass
+        lane.submit(fn, *args)
 
     # ---------------------------------------------------------------- management
 
@@ -277,12 +294,13 @@ class LocalFilesystemArtifactStore(ArtifactStore):
                     offset += n
             await self._run_large(_write.sync, room, copy.upload)
             return await self._run(_manage.commit_copy, copy, if_not_exists)
-        finally:
-            # A no-op after the commit; otherwise removes the temporary file. Not
-            # begun yet (cancelled while begin_copy ran): on the small lane, after it;
-            # else on the large lane, after any copy job still running there.
+        except BaseException as exc:
+            # Removes the temporary file (a no-op after a commit). Not begun yet
+            # (cancelled while begin_copy ran): on the small lane, after it; else on
+            # the large lane, after any copy job still running there.
             lane = self._small if copy is None else self._large
-            lane.submit(_manage.abort_copy, room, slot)
+            await self._clean_up(lane, exc, _manage.abort_copy, room, slot)
+            raise
 
     async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
         """An atomic rename (link then unlink with ``if_not_exists``); the index row follows."""
