@@ -510,3 +510,30 @@ async def test_a_failed_write_leaves_no_temporary_file_once_it_raises(
                 await store.copy("DEAL-1/big.bin", "DEAL-1/copy.bin")
         assert _temporaries(tmp_path / "room") == []
         gate.set()
+
+
+async def test_a_put_cancelled_while_cleaning_up_still_removes_its_temporary_file(
+    tmp_path: Path,
+) -> None:
+    """Cancelled while it awaits the clean-up of its failure: the clean-up job it
+    abandons is queued again, not skipped, so the temporary file still goes."""
+    store = LocalFilesystemArtifactStore(tmp_path / "room")
+    gate = threading.Event()
+    failed = asyncio.Event()
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield os.urandom(3 * 1024 * 1024)
+        store._large.submit(gate.wait, 10)  # the clean-up waits behind this
+        failed.set()
+        raise RuntimeError("the source broke")
+
+    async with store:
+        task = asyncio.create_task(store.put("DEAL-1/big.bin", failing()))
+        await failed.wait()
+        await asyncio.sleep(0.05)  # the put is now awaiting its clean-up
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.set()
+        await store._large.run(lambda: None)  # everything queued before has run
+        assert _temporaries(tmp_path / "room") == []

@@ -269,6 +269,9 @@ class LocalFilesystemArtifactStore(ArtifactStore):
                 return
             except Exception:  # queued below: a second failure is logged there
                 pass
+            except BaseException:  # cancelled meanwhile: an abandoned job is skipped
+                lane.submit(fn, *args)  # (a second run of it is a no-op)
+                raise
         lane.submit(fn, *args)
 
     # ---------------------------------------------------------------- management
