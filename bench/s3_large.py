@@ -283,7 +283,7 @@ class ObstoreHashedPut(ObstorePut):
         _, self.sha256 = await asyncio.gather(super().upload(key), hashing)
 
     async def check(self, key: str) -> dict[str, Any]:
-        assert self.sha256 == self.job["sha256"] or not self.job["sha256"], self.sha256
+        assert self.sha256 == self.job["sha256"], self.sha256
         return {}
 
 
@@ -394,7 +394,7 @@ async def _child(job: dict[str, Any]) -> dict[str, Any]:
             cpu_seconds = _cpu_seconds() - cpu_before
         maxrss_growth = max_rss_bytes() - maxrss_before
         # Against the sink (bench.s3_sink) nothing is stored: nothing to check.
-        found = {} if job.get("sink") else await uploader.check(key)
+        found = {} if job["sink"] else await uploader.check(key)
     finally:
         await uploader.close()
     return {
@@ -427,6 +427,35 @@ def make_source(workdir: str, sizes: Sizes) -> tuple[Path, str]:
             f.write(block)
             hasher.update(block)
     return source, hasher.hexdigest()
+
+
+def make_job(
+    kind: Kind,
+    key: str,
+    endpoint: str,
+    bucket: str,
+    source: Path,
+    sizes: Sizes,
+    *,
+    sha256: str = "",
+    sha256_record: str = "",
+    ca_bundle: str = "",
+    sink: bool = False,
+) -> dict[str, Any]:
+    """What a child is told to do. ``sha256``: what an artifactstore child checks its put
+    returned; ``sink``: the server stores nothing, so the child checks nothing."""
+    return {
+        "kind": kind.name,
+        "key": key,
+        "endpoint": endpoint,
+        "bucket": bucket,
+        "source": str(source),
+        "sha256": sha256,
+        "sizes": sizes.__dict__,
+        "sha256_record": sha256_record,
+        "ca_bundle": ca_bundle,
+        "sink": sink,
+    }
 
 
 def run_child(job: dict[str, Any], workdir: str) -> dict[str, Any]:
@@ -503,18 +532,18 @@ def large_puts(
             for kind in kinds[shift:] + kinds[:shift]:
                 key = f"large/{kind.name}-{rep}.bin"
                 record = {STREAM.name: "tag", STREAM_COPY.name: "copy"}.get(kind.name, "")
-                job = {
-                    "kind": kind.name,
-                    "key": key,
-                    "endpoint": endpoint,
-                    "bucket": bucket,
-                    "source": str(source),
-                    "sha256": sha256,
-                    "sizes": sizes.__dict__,
+                job = make_job(
+                    kind,
+                    key,
+                    endpoint,
+                    bucket,
+                    source,
+                    sizes,
+                    sha256=sha256,
                     # "tag" is the default: name it only if the store has the option.
-                    "sha256_record": record if record_option else "",
-                    "ca_bundle": ca_bundle,
-                }
+                    sha256_record=record if record_option else "",
+                    ca_bundle=ca_bundle,
+                )
                 one = run_child(job, workdir)
                 # Parity: every peer stored it all (and in how many parts).
                 stored, one["parts"] = buckets.size_and_parts(bucket, key)

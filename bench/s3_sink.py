@@ -28,7 +28,16 @@ from typing import Any
 
 from ._util import Report, Table, fmt_ratio, median
 from .s3_common import Sizes, make_certificate
-from .s3_large import OBSTORE, OBSTORE_HASHED, PATH, STREAM, Kind, make_source, run_child
+from .s3_large import (
+    OBSTORE,
+    OBSTORE_HASHED,
+    PATH,
+    STREAM,
+    Kind,
+    make_job,
+    make_source,
+    run_child,
+)
 
 #: The contenders this server can serve.
 SINK_KINDS = (PATH, STREAM, OBSTORE, OBSTORE_HASHED)
@@ -173,18 +182,17 @@ def client_costs(sizes: Sizes, workdir: str, reps: int) -> dict[str, Any]:
                 shift = rep % len(kinds)
                 for kind in kinds[shift:] + kinds[:shift]:
                     before = server.cpu_seconds()
-                    job = {
-                        "kind": kind.name,
-                        "key": f"sink/{kind.name}-{rep}.bin",
-                        "endpoint": server.endpoint,
-                        "bucket": "sink",
-                        "source": str(source),
-                        "sha256": "",
-                        "sizes": sizes.__dict__,
-                        "sha256_record": "",
-                        "ca_bundle": server.ca_bundle,
-                        "sink": True,
-                    }
+                    key = f"sink/{kind.name}-{rep}.bin"
+                    job = make_job(
+                        kind,
+                        key,
+                        server.endpoint,
+                        "sink",
+                        source,
+                        sizes,
+                        ca_bundle=server.ca_bundle,
+                        sink=True,
+                    )
                     one = run_child(job, workdir)
                     one["sink_cpu_seconds"] = server.cpu_seconds() - before
                     runs[kind.name].append(one)
