@@ -39,7 +39,8 @@ from .factory import (
     reset_artifact_store,
     store_from_url,
 )
-from .keys import (
+from .keys import normalize_key
+from .layout import (
     CATEGORY_DOCUMENTS,
     CATEGORY_EMAILS,
     CATEGORY_EXTRACTED,
@@ -50,7 +51,6 @@ from .keys import (
     SUBCATEGORY_RESPONSES,
     SUBCATEGORY_TEASERS,
     build_key,
-    normalize_key,
 )
 from .metadata import ArtifactMetadata
 from .protocol import ArtifactStore, ArtifactStream

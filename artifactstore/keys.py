@@ -1,12 +1,9 @@
-"""Artifact keys: the layout convention, the rules every key obeys, and ``build_key``.
+"""Artifact keys: the rules every key obeys, and their normalization.
 
 A key is a ``/``-separated path of segments, the same on every backend
-(``DEAL-42/documents/cim/Project Falcon CIM.pdf``). The layout convention::
-
-    {deal_id}/emails/{message_id}.eml
-    {deal_id}/documents/{cim|teasers|financials}/{filename}
-    {deal_id}/generated/{loi|responses}/{filename}
-    {deal_id}/extracted/{filename}
+(``DEAL-42/documents/cim/Project Falcon CIM.pdf``). The deal-team layout
+convention (``build_key``, ``CATEGORY_*``, ``SUBCATEGORY_*``) is in
+:mod:`artifactstore.layout`, and re-exported here, where it was first defined.
 
 :func:`normalize_key` turns what a caller wrote into the canonical key, or raises
 :class:`~artifactstore.errors.InvalidKeyError`. In the spirit of object_store's
@@ -27,9 +24,26 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from .errors import InvalidKeyError
+
+if TYPE_CHECKING:  # re-exported: imported from .layout on first use, below
+    from .layout import (
+        CATEGORIES,
+        CATEGORY_DOCUMENTS,
+        CATEGORY_EMAILS,
+        CATEGORY_EXTRACTED,
+        CATEGORY_GENERATED,
+        SUBCATEGORIES,
+        SUBCATEGORY_CIM,
+        SUBCATEGORY_FINANCIALS,
+        SUBCATEGORY_LOI,
+        SUBCATEGORY_RESPONSES,
+        SUBCATEGORY_TEASERS,
+        build_key,
+    )
 
 __all__ = [
     "CATEGORIES",
@@ -51,26 +65,6 @@ __all__ = [
     "normalize_key",
     "normalize_prefix",
 ]
-
-CATEGORY_EMAILS = "emails"
-CATEGORY_DOCUMENTS = "documents"
-CATEGORY_GENERATED = "generated"
-CATEGORY_EXTRACTED = "extracted"
-
-SUBCATEGORY_CIM = "cim"
-SUBCATEGORY_TEASERS = "teasers"
-SUBCATEGORY_FINANCIALS = "financials"
-SUBCATEGORY_LOI = "loi"
-SUBCATEGORY_RESPONSES = "responses"
-
-#: The conventional subcategories of each category.
-SUBCATEGORIES: dict[str, tuple[str, ...]] = {
-    CATEGORY_EMAILS: (),
-    CATEGORY_DOCUMENTS: (SUBCATEGORY_CIM, SUBCATEGORY_TEASERS, SUBCATEGORY_FINANCIALS),
-    CATEGORY_GENERATED: (SUBCATEGORY_LOI, SUBCATEGORY_RESPONSES),
-    CATEGORY_EXTRACTED: (),
-}
-CATEGORIES: tuple[str, ...] = tuple(SUBCATEGORIES)
 
 #: Longest key accepted, in characters: the ``storage_key VARCHAR(500)`` column.
 MAX_KEY_LENGTH = 500
@@ -183,26 +177,36 @@ def normalize_prefix(prefix: str) -> str:
     return normalize_key(stripped)
 
 
-def _part(name: str, value: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if "/" in value:
-        raise InvalidKeyError(f"invalid {name} {value!r}: a key part cannot contain '/'", key=value)
-    normalized = normalize_key(value)
-    if normalized != unicodedata.normalize("NFC", value):
-        raise InvalidKeyError(f"invalid {name} {value!r}: must be one plain name", key=value)
-    return normalized
+#: The names of :mod:`artifactstore.layout` this module re-exports.
+_LAYOUT = frozenset(
+    {
+        "CATEGORIES",
+        "CATEGORY_DOCUMENTS",
+        "CATEGORY_EMAILS",
+        "CATEGORY_EXTRACTED",
+        "CATEGORY_GENERATED",
+        "SUBCATEGORIES",
+        "SUBCATEGORY_CIM",
+        "SUBCATEGORY_FINANCIALS",
+        "SUBCATEGORY_LOI",
+        "SUBCATEGORY_RESPONSES",
+        "SUBCATEGORY_TEASERS",
+        "build_key",
+    }
+)
 
 
-def build_key(deal_id: str, category: str, filename: str, subcategory: str | None = None) -> str:
-    """Build ``{deal_id}/{category}[/{subcategory}]/{filename}``, validating each part.
+def __getattr__(name: str) -> object:
+    # The layout imports normalize_key from here: its names are fetched on first use
+    # rather than imported at the top, so that neither module imports the other
+    # while it loads.
+    if name in _LAYOUT:
+        from . import layout
 
-    Every part must be one valid segment: no ``/``, no traversal, no reserved name.
-    ``category`` and ``subcategory`` are usually the ``CATEGORY_*`` and
-    ``SUBCATEGORY_*`` constants; other names are accepted for custom layouts.
-    """
-    parts = [_part("deal_id", deal_id), _part("category", category)]
-    if subcategory is not None:
-        parts.append(_part("subcategory", subcategory))
-    parts.append(_part("filename", filename))
-    return normalize_key("/".join(parts))
+        globals().update({exported: getattr(layout, exported) for exported in _LAYOUT})
+        return getattr(layout, name)
+    raise AttributeError(f"module 'artifactstore.keys' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAYOUT})

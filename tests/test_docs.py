@@ -34,9 +34,14 @@ PUBLIC_MODULES = (
     "artifactstore.testing.moto_server",
     "artifactstore.errors",
     "artifactstore.keys",
+    "artifactstore.layout",
     "artifactstore.metadata",
     "artifactstore.transfer",
 )
+# Modules that re-export another public module's names (``artifactstore.keys`` the
+# layout's, where they were first defined): those are rendered once, where they
+# are defined.
+REEXPORTS = {"artifactstore.keys": "artifactstore.layout"}
 
 
 @dataclass
@@ -78,7 +83,8 @@ def inventory(site: Path) -> dict[str, int]:
 
 def public_identifiers() -> set[str]:
     """``artifactstore.X`` for every name of ``artifactstore``; ``module.X`` for the
-    other public modules' names, unless ``artifactstore`` exports the same object."""
+    other public modules' names, unless ``artifactstore`` exports the same object
+    (a re-export, ``REEXPORTS``, is left to the module that defines it)."""
     identifiers = {f"artifactstore.{name}" for name in artifactstore.__all__}
     for module_name in PUBLIC_MODULES:
         module = importlib.import_module(module_name)
@@ -86,6 +92,9 @@ def public_identifiers() -> set[str]:
             if name.startswith("_"):
                 continue  # compat's legacy _dataroom_root
             value = getattr(module, name)
+            home = REEXPORTS.get(module_name)
+            if home is not None and getattr(importlib.import_module(home), name, None) is value:
+                continue  # listed with the module that defines it
             if name in artifactstore.__all__ and getattr(artifactstore, name) is value:
                 identifiers.add(f"artifactstore.{name}")
             else:

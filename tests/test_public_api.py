@@ -154,6 +154,7 @@ PUBLIC_MODULES = (
     "artifactstore.web.aiohttp",
     "artifactstore.errors",
     "artifactstore.keys",
+    "artifactstore.layout",
     "artifactstore.metadata",
     "artifactstore.transfer",
 )

@@ -31,11 +31,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from artifactstore import LocalFilesystemArtifactStore, StorageBackendError, StorageConfigError
-from artifactstore._http import plan_response
 from artifactstore.metadata import ArtifactMetadata
 from artifactstore.signing import check_link_settings, sign, signed_url, verify
 from artifactstore.web import artifact_response as starlette_response
 from artifactstore.web import download_app as starlette_download_app
+from artifactstore.web._http import plan_response
 from artifactstore.web.aiohttp import artifact_response as aiohttp_response
 from artifactstore.web.aiohttp import download_app as aiohttp_download_app
 

@@ -1,6 +1,6 @@
 """What both web flavours do, written once: serve an artifact, check a signed link.
 
-``serve`` looks the artifact up, plans the answer (``artifactstore._http``), opens
+``serve`` looks the artifact up, plans the answer (``artifactstore.web._http``), opens
 the stream, checks that it opened the version it planned for, and hands the plan
 and the chunks to a ``Responder``; if the artifact was replaced or deleted in
 between, it plans again (three attempts, then 503). ``artifactstore.web._starlette``
@@ -17,11 +17,11 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
-from .._http import ResponsePlan, plan_response
 from ..errors import ArtifactNotFoundError, ArtifactStoreError, InvalidKeyError
 from ..metadata import ArtifactMetadata
 from ..protocol import ArtifactStore
 from ..signing import verify
+from ._http import ResponsePlan, plan_response
 
 __all__ = ["ATTEMPTS", "WEB_CHUNK_SIZE", "Responder", "link_is_valid", "serve"]
 

@@ -13,7 +13,7 @@
 A client that disconnects mid-download stops the stream at once (the file or S3
 connection is released); a slow client slows the stream down (the server's
 ``send`` waits), so memory stays flat. The HTTP decisions live in
-``artifactstore._http``, the serving loop in ``artifactstore.web._serve`` (shared
+``artifactstore.web._http``, the serving loop in ``artifactstore.web._serve`` (shared
 with the aiohttp flavour, ``artifactstore.web.aiohttp``); this module speaks ASGI.
 """
 
@@ -29,9 +29,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._http import ResponsePlan
 from ..protocol import ArtifactStore
 from ..signing import check_secret
+from ._http import ResponsePlan
 from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
 
 __all__ = ["ArtifactResponse", "artifact_response", "download_app"]

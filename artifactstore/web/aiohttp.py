@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .._http import ResponsePlan
 from ..protocol import ArtifactStore
 from ..signing import check_secret
+from ._http import ResponsePlan
 from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
 
 __all__ = ["WEB_CHUNK_SIZE", "artifact_response", "download_app"]

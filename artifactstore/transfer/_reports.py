@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..metadata import ArtifactMetadata
 from ._concurrency import for_each
-from .metadata import ArtifactMetadata
 
 __all__ = ["CheckReport", "Progress", "Tally", "TransferReport", "VerifyReport"]
 

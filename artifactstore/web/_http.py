@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 
-from .metadata import DEFAULT_MIME_TYPE, ArtifactMetadata
+from ..metadata import DEFAULT_MIME_TYPE, ArtifactMetadata
 
 __all__ = ["ResponsePlan", "content_disposition", "plan_response"]
 

@@ -1,7 +1,7 @@
 """The commands of ``artifactstore`` that look into stores, delete, migrate and scrub.
 
 See :mod:`artifactstore.cli` for the conventions; ``cat``, ``get`` and ``put`` are in
-:mod:`artifactstore._cli_io`. Each command is ``async (context, args) -> exit
+:mod:`artifactstore.cli._io`. Each command is ``async (context, args) -> exit
 status``. Errors are raised (the caller turns them into one line and a status); a
 command prints its own lines for outcomes that are not exceptions (a corrupt key,
 a conflict, a key ``rm`` did not find).
@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
+from ..errors import ArtifactNotFoundError, InvalidKeyError
+from ..factory import create_artifact_store, store_from_url, store_options_from_env
+from ..metadata import ArtifactMetadata
+from ..protocol import ArtifactStore
 from ._progress import Progress, format_bytes
-from .errors import ArtifactNotFoundError, InvalidKeyError
-from .factory import create_artifact_store, store_from_url, store_options_from_env
-from .metadata import ArtifactMetadata
-from .protocol import ArtifactStore
 
 if TYPE_CHECKING:
-    from .transfer import CheckReport, TransferReport, VerifyReport
+    from ..transfer import CheckReport, TransferReport, VerifyReport
 
 __all__ = [
     "Context",
@@ -229,7 +229,7 @@ def _elapsed(started: float) -> str:
 
 async def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     """Re-hash every artifact's bytes; the corrupt keys on stdout, one per line."""
-    from .transfer import verify_artifacts
+    from ..transfer import verify_artifacts
 
     started = time.monotonic()
     progress = ctx.progress("verify")
@@ -258,7 +258,7 @@ async def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
     """Copy artifacts between two stores; problems on stdout as ``outcome<TAB>key<TAB>why``."""
-    from .transfer import copy_artifacts
+    from ..transfer import copy_artifacts
 
     started = time.monotonic()
     progress = ctx.progress("dry run" if args.dry_run else "copy")
@@ -294,7 +294,7 @@ async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
     """Compare two stores by SHA-256; differences on stdout as ``outcome<TAB>key``."""
-    from .transfer import check_artifacts
+    from ..transfer import check_artifacts
 
     async with open_url(args.src) as src, open_url(args.dst) as dst:
         report = await check_artifacts(src, dst, prefix=args.prefix)

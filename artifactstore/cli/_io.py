@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from ._cli_commands import Context, _open_store, _out
+from ..errors import ArtifactIntegrityError
+from ..metadata import ArtifactMetadata
+from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore
+from ._commands import Context, _open_store, _out
 from ._progress import Progress
-from .errors import ArtifactIntegrityError
-from .metadata import ArtifactMetadata
-from .protocol import DEFAULT_CHUNK_SIZE, ArtifactStore
 
 __all__ = ["cmd_cat", "cmd_get", "cmd_put"]
 

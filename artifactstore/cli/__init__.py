@@ -38,8 +38,9 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import __version__
-from ._cli_commands import (
+from .. import __version__
+from ..errors import ArtifactStoreError, InvalidKeyError, StorageConfigError
+from ._commands import (
     Context,
     cmd_check,
     cmd_copy,
@@ -49,8 +50,7 @@ from ._cli_commands import (
     cmd_url,
     cmd_verify,
 )
-from ._cli_io import cmd_cat, cmd_get, cmd_put
-from .errors import ArtifactStoreError, InvalidKeyError, StorageConfigError
+from ._io import cmd_cat, cmd_get, cmd_put
 
 __all__ = ["build_parser", "main"]
 
@@ -274,7 +274,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _error(f"{where}{exc.strerror or exc}")
         return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
