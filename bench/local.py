@@ -2,8 +2,11 @@
 
 1. Small files: ``count`` artifacts of 4 KiB, 64 operations in flight; puts/s then
    gets/s for artifactstore (durable and not), a plain synchronous loop, naive
-   ``aiofiles`` and obstore's ``LocalStore``. Contenders are run interleaved, in a
-   rotating order, ``reps`` times each; the median is reported.
+   ``aiofiles`` and obstore's ``LocalStore``, in two layouts: every key in one folder
+   (``bench/00042.bin``), and keys spread as a DataRoom spreads them, over 50 deals
+   (``DEAL-007/documents/cim/f42.bin``, consecutive keys in different deals).
+   Contenders and layouts are run interleaved, in a rotating order, ``reps`` times
+   each; the median is reported.
 2. Large files: a 512 MiB put streamed from an async iterable of 1 MiB chunks
    (against plain ``hashlib.sha256`` over the same chunks, in the same process), a
    512 MiB put from a ``pathlib.Path`` and a 512 MiB ``stream`` read. Each runs in a
@@ -23,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,8 +79,36 @@ class Sizes:
 
 
 def key_of(i: int) -> str:
-    """The key of small artifact ``i``."""
+    """The key of small artifact ``i``, every one in one folder."""
     return f"bench/{i:05d}.bin"
+
+
+#: Deals of the spread layout; 5,000 keys give 100 files to each.
+DEALS = 50
+
+
+def spread_key_of(i: int) -> str:
+    """The key of small artifact ``i`` as a DataRoom spreads them: deal ``i % 50``."""
+    return f"DEAL-{i % DEALS:03d}/documents/cim/f{i // DEALS}.bin"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the small artifacts go: one folder, or a DataRoom's deal folders."""
+
+    name: str
+    label: str
+    key: Callable[[int], str]
+
+
+LAYOUTS = [
+    Layout("one_folder", "one folder (bench/00042.bin)", key_of),
+    Layout(
+        "spread",
+        f"spread over {DEALS} deals (DEAL-007/documents/cim/f42.bin)",
+        spread_key_of,
+    ),
+]
 
 
 # ======================================================================= small files
@@ -90,9 +121,10 @@ class Contender:
     description = ""
     asynchronous = True
 
-    def __init__(self, root: str, payloads: list[bytes]) -> None:
+    def __init__(self, root: str, payloads: list[bytes], key: Callable[[int], str]) -> None:
         self.root = root
         self.payloads = payloads
+        self.key = key
         self.got: list[Any] = [None] * len(payloads)
 
     async def open(self) -> None:
@@ -125,8 +157,8 @@ class Contender:
 class ArtifactStoreContender(Contender):
     durable = True
 
-    def __init__(self, root: str, payloads: list[bytes]) -> None:
-        super().__init__(root, payloads)
+    def __init__(self, root: str, payloads: list[bytes], key: Callable[[int], str]) -> None:
+        super().__init__(root, payloads, key)
         from artifactstore import LocalFilesystemArtifactStore
 
         self.store = LocalFilesystemArtifactStore(root, durable=self.durable)
@@ -135,10 +167,10 @@ class ArtifactStoreContender(Contender):
         await self.store.aclose()
 
     async def put(self, i: int) -> None:
-        await self.store.put(key_of(i), self.payloads[i])
+        await self.store.put(self.key(i), self.payloads[i])
 
     async def get(self, i: int) -> None:
-        self.got[i] = await self.store.get(key_of(i))
+        self.got[i] = await self.store.get(self.key(i))
 
 
 class ArtifactStoreDurable(ArtifactStoreContender):
@@ -159,11 +191,12 @@ class RawSyncLoop(Contender):
     asynchronous = False
 
     def _paths(self, i: int) -> tuple[str, str]:
-        path = os.path.join(self.root, key_of(i))
+        path = os.path.join(self.root, self.key(i))
         return path, f"{path}.tmp"
 
     async def open(self) -> None:
-        os.makedirs(os.path.join(self.root, "bench"), exist_ok=True)
+        for folder in {os.path.dirname(self.key(i)) for i in range(len(self.payloads))}:
+            os.makedirs(os.path.join(self.root, folder), exist_ok=True)
 
     def put_sync(self, i: int) -> None:
         data = self.payloads[i]
@@ -183,13 +216,14 @@ class NaiveAiofiles(Contender):
     description = "one executor hop per call (open, write, close, rename), sha256 on the loop"
 
     def _paths(self, i: int) -> tuple[str, str]:
-        path = os.path.join(self.root, key_of(i))
+        path = os.path.join(self.root, self.key(i))
         return path, f"{path}.tmp"
 
     async def open(self) -> None:
         import aiofiles.os
 
-        await aiofiles.os.makedirs(os.path.join(self.root, "bench"), exist_ok=True)
+        for folder in {os.path.dirname(self.key(i)) for i in range(len(self.payloads))}:
+            await aiofiles.os.makedirs(os.path.join(self.root, folder), exist_ok=True)
 
     async def put(self, i: int) -> None:
         import aiofiles
@@ -213,8 +247,8 @@ class Obstore(Contender):
     name = "obstore LocalStore"
     description = "Rust object_store; sha256 computed with hashlib on put, for parity"
 
-    def __init__(self, root: str, payloads: list[bytes]) -> None:
-        super().__init__(root, payloads)
+    def __init__(self, root: str, payloads: list[bytes], key: Callable[[int], str]) -> None:
+        super().__init__(root, payloads, key)
         from obstore.store import LocalStore
 
         self.store = LocalStore(prefix=root, mkdir=True)
@@ -224,12 +258,12 @@ class Obstore(Contender):
 
         data = self.payloads[i]
         hashlib.sha256(data).hexdigest()
-        await obstore.put_async(self.store, key_of(i), data)
+        await obstore.put_async(self.store, self.key(i), data)
 
     async def get(self, i: int) -> None:
         import obstore
 
-        response = await obstore.get_async(self.store, key_of(i))
+        response = await obstore.get_async(self.store, self.key(i))
         self.got[i] = await response.bytes_async()
 
 
@@ -243,11 +277,11 @@ CONTENDERS: list[type[Contender]] = [
 
 
 async def _measure(
-    kind: type[Contender], root: str, payloads: list[bytes], concurrency: int
+    kind: type[Contender], root: str, payloads: list[bytes], layout: Layout, concurrency: int
 ) -> tuple[float, float]:
     """Put then get every payload with a fresh contender in ``root``; return (puts/s, gets/s)."""
     count = len(payloads)
-    contender = kind(root, payloads)
+    contender = kind(root, payloads, layout.key)
     await contender.open()
     try:
         if contender.asynchronous:
@@ -263,31 +297,41 @@ async def _measure(
 
 
 async def small_files(sizes: Sizes, workdir: str) -> dict[str, Any]:
-    """Scenario 1; returns every sample, by contender."""
+    """Scenario 1; returns every sample, by layout then contender."""
     payloads = [os.urandom(sizes.small_size) for _ in range(sizes.small_count)]
-    samples: dict[str, dict[str, list[float]]] = {
-        kind.name: {"puts_per_s": [], "gets_per_s": []} for kind in CONTENDERS
+    samples: dict[str, dict[str, dict[str, list[float]]]] = {
+        layout.name: {kind.name: {"puts_per_s": [], "gets_per_s": []} for kind in CONTENDERS}
+        for layout in LAYOUTS
     }
-    for kind in CONTENDERS:  # warm-up: imports, threads, executors, first-use paths
-        root = os.path.join(workdir, f"warmup-{kind.__name__}")
-        await _measure(kind, root, payloads[: sizes.warmup_count], sizes.concurrency)
-        shutil.rmtree(root)
+    for layout in LAYOUTS:  # warm-up: imports, threads, executors, first-use paths
+        for kind in CONTENDERS:
+            root = os.path.join(workdir, f"warmup-{layout.name}-{kind.__name__}")
+            await _measure(kind, root, payloads[: sizes.warmup_count], layout, sizes.concurrency)
+            shutil.rmtree(root)
     for rep in range(sizes.small_reps):
         shift = rep % len(CONTENDERS)
-        for kind in CONTENDERS[shift:] + CONTENDERS[:shift]:
-            root = os.path.join(workdir, f"{kind.__name__}-{rep}")
-            puts, gets = await _measure(kind, root, payloads, sizes.concurrency)
-            samples[kind.name]["puts_per_s"].append(puts)
-            samples[kind.name]["gets_per_s"].append(gets)
-            shutil.rmtree(root)
-            print(f"  small #{rep + 1} {kind.name:32} puts/s {puts:9,.0f}  gets/s {gets:9,.0f}")
+        # The layouts alternate too; one layout's contenders run back to back.
+        for layout in LAYOUTS[rep % 2 :] + LAYOUTS[: rep % 2]:
+            for kind in CONTENDERS[shift:] + CONTENDERS[:shift]:
+                root = os.path.join(workdir, f"{layout.name}-{kind.__name__}-{rep}")
+                puts, gets = await _measure(kind, root, payloads, layout, sizes.concurrency)
+                samples[layout.name][kind.name]["puts_per_s"].append(puts)
+                samples[layout.name][kind.name]["gets_per_s"].append(gets)
+                shutil.rmtree(root)
+                print(
+                    f"  small #{rep + 1} {layout.name:10} {kind.name:32} "
+                    f"puts/s {puts:9,.0f}  gets/s {gets:9,.0f}"
+                )
     return {
-        name: {
-            **runs,
-            "median_puts_per_s": median(runs["puts_per_s"]),
-            "median_gets_per_s": median(runs["gets_per_s"]),
+        layout: {
+            name: {
+                **runs,
+                "median_puts_per_s": median(runs["puts_per_s"]),
+                "median_gets_per_s": median(runs["gets_per_s"]),
+            }
+            for name, runs in by_kind.items()
         }
-        for name, runs in samples.items()
+        for layout, by_kind in samples.items()
     }
 
 
@@ -447,6 +491,7 @@ def _report(sizes: Sizes, small: dict[str, Any], large: dict[str, Any]) -> Repor
             "small_size": f"{sizes.small_size // 1024} KiB",
             "in_flight": sizes.concurrency,
             "small_reps": sizes.small_reps,
+            "small_layouts": " and ".join(layout.name for layout in LAYOUTS),
             "large_size": f"{sizes.large_size // MiB} MiB",
             "large_chunk": f"{sizes.large_chunk // MiB} MiB",
             "large_reps": sizes.large_reps,
@@ -454,15 +499,26 @@ def _report(sizes: Sizes, small: dict[str, Any], large: dict[str, Any]) -> Repor
         },
         data={"sizes": sizes.__dict__, "small": small, "large": large},
     )
+    one, spread = small["one_folder"], small["spread"]
     report.checks = [
         Check(
             "small puts: artifactstore (durable) / obstore",
-            _ratio(small, durable, Obstore.name, "puts"),
+            _ratio(one, durable, Obstore.name, "puts"),
             TARGET_SMALL_VS_OBSTORE,
         ),
         Check(
             "small gets: artifactstore (durable) / obstore",
-            _ratio(small, durable, Obstore.name, "gets"),
+            _ratio(one, durable, Obstore.name, "gets"),
+            TARGET_SMALL_VS_OBSTORE,
+        ),
+        Check(
+            f"small puts over {DEALS} deals: artifactstore (durable) / obstore",
+            _ratio(spread, durable, Obstore.name, "puts"),
+            TARGET_SMALL_VS_OBSTORE,
+        ),
+        Check(
+            f"small gets over {DEALS} deals: artifactstore (durable) / obstore",
+            _ratio(spread, durable, Obstore.name, "gets"),
             TARGET_SMALL_VS_OBSTORE,
         ),
         Check(
@@ -482,41 +538,55 @@ def _report(sizes: Sizes, small: dict[str, Any], large: dict[str, Any]) -> Repor
     def runs(values: list[float]) -> str:
         return " / ".join(f"{v:,.0f}" for v in values)
 
-    report.tables.append(
-        Table(
-            f"Small files: {sizes.small_count} x {sizes.small_size // 1024} KiB, "
-            f"{sizes.concurrency} in flight",
-            ["contender", "puts/s", "gets/s", "puts/s runs", "gets/s runs", "what it does"],
-            [
+    for layout in LAYOUTS:
+        by_kind = small[layout.name]
+        report.tables.append(
+            Table(
+                f"Small files, {layout.label}: {sizes.small_count} x "
+                f"{sizes.small_size // 1024} KiB, {sizes.concurrency} in flight",
+                ["contender", "puts/s", "gets/s", "puts/s runs", "gets/s runs", "what it does"],
                 [
-                    kind.name,
-                    fmt_rate(small[kind.name]["median_puts_per_s"]),
-                    fmt_rate(small[kind.name]["median_gets_per_s"]),
-                    runs(small[kind.name]["puts_per_s"]),
-                    runs(small[kind.name]["gets_per_s"]),
-                    kind.description,
-                ]
-                for kind in CONTENDERS
-            ],
-            note=f"Median of {sizes.small_reps} runs, contenders interleaved in a rotating "
-            "order; each run starts from an empty folder. The raw sync loop runs one file "
-            "at a time (no concurrency).",
+                    [
+                        kind.name,
+                        fmt_rate(by_kind[kind.name]["median_puts_per_s"]),
+                        fmt_rate(by_kind[kind.name]["median_gets_per_s"]),
+                        runs(by_kind[kind.name]["puts_per_s"]),
+                        runs(by_kind[kind.name]["gets_per_s"]),
+                        kind.description,
+                    ]
+                    for kind in CONTENDERS
+                ],
+                note=f"Median of {sizes.small_reps} runs, contenders and layouts interleaved "
+                "in a rotating order; each run starts from an empty folder. The raw sync "
+                "loop runs one file at a time (no concurrency).",
+            )
         )
-    )
     peers = [Obstore.name, NaiveAiofiles.name, RawSyncLoop.name]
     report.tables.append(
         Table(
-            "Small-file ratios (artifactstore / peer)",
-            ["ratio", "durable=True", "durable=False"],
+            "Small-file ratios (artifactstore / peer), by layout",
+            [
+                "ratio",
+                "one folder, durable=True",
+                "one folder, durable=False",
+                f"{DEALS} deals, durable=True",
+                f"{DEALS} deals, durable=False",
+            ],
             [
                 [
                     f"{op} vs {peer}",
-                    fmt_ratio(_ratio(small, durable, peer, op)),
-                    fmt_ratio(_ratio(small, fast, peer, op)),
+                    *(
+                        fmt_ratio(_ratio(small[layout.name], mine, peer, op))
+                        for layout in LAYOUTS
+                        for mine in (durable, fast)
+                    ),
                 ]
                 for op in ("puts", "gets")
                 for peer in peers
             ],
+            note=f"{DEALS} deals: key i is DEAL-{{i % {DEALS}:03}}/documents/cim/f{{i // {DEALS}}}"
+            f".bin, {sizes.small_count // DEALS} files in each deal's folder, consecutive "
+            "keys (and so the operations in flight) in different deals.",
         )
     )
     labels = {
