@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ._sources import PutData
+from .backend import Backend, BackendInfo
 from .backends.local import LocalFilesystemArtifactStore
 from .backends.memory import MemoryArtifactStore
 from .errors import (
@@ -28,9 +29,11 @@ from .errors import (
     ArtifactNotFoundError,
     ArtifactStoreError,
     InvalidKeyError,
+    ReadOnlyStoreError,
     StorageBackendError,
     StorageConfigError,
     StoragePermissionError,
+    StorageTimeoutError,
     StoreClosedError,
 )
 from .factory import (
@@ -53,7 +56,8 @@ from .layout import (
     build_key,
 )
 from .metadata import ArtifactMetadata
-from .protocol import ArtifactStore, ArtifactStream
+from .options import PutOptions, ReadOptions
+from .store import ArtifactStore, ArtifactStream
 from .sync import SyncArtifactStore, get_sync_artifact_store
 from .transfer import (
     CheckReport,
@@ -91,6 +95,8 @@ __all__ = [
     "ArtifactStore",
     "ArtifactStoreError",
     "ArtifactStream",
+    "Backend",
+    "BackendInfo",
     "CATEGORY_DOCUMENTS",
     "CATEGORY_EMAILS",
     "CATEGORY_EXTRACTED",
@@ -100,6 +106,9 @@ __all__ = [
     "LocalFilesystemArtifactStore",
     "MemoryArtifactStore",
     "PutData",
+    "PutOptions",
+    "ReadOnlyStoreError",
+    "ReadOptions",
     "S3ArtifactStore",
     "SUBCATEGORY_CIM",
     "SUBCATEGORY_FINANCIALS",
@@ -109,6 +118,7 @@ __all__ = [
     "StorageBackendError",
     "StorageConfigError",
     "StoragePermissionError",
+    "StorageTimeoutError",
     "StoreClosedError",
     "SyncArtifactStore",
     "TransferReport",

@@ -7,6 +7,7 @@ file) is refused with a ``TypeError``/``ValueError`` before anything is written.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 from collections.abc import AsyncIterable, AsyncIterator
@@ -29,9 +30,27 @@ __all__ = [
     "check_chunk",
     "chunks_of",
     "exact_parts",
+    "hexdigest",
     "prepend",
     "rechunk",
+    "sha256_hex",
 ]
+
+#: Data from this size on is hashed on a thread (hashlib releases the GIL), not on the loop.
+HASH_ON_A_THREAD = 1024 * 1024
+
+
+def hexdigest(data: bytes | memoryview) -> str:
+    """The hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+async def sha256_hex(data: bytes | memoryview) -> str:
+    """The hex SHA-256 of ``data``, hashed off the event loop when it is large."""
+    if len(data) < HASH_ON_A_THREAD or driving():
+        return hexdigest(data)
+    return await asyncio.get_running_loop().run_in_executor(SOURCE_READERS, hexdigest, data)
+
 
 #: Everything ``ArtifactStore.put`` accepts as ``data``.
 PutData = Union[

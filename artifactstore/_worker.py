@@ -19,17 +19,28 @@ skipped; a job already running finishes, and its result is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Final, TypeVar
 
 from .errors import StoreClosedError
 
-__all__ = ["BatchWorker", "ThreadWait", "drive", "driving"]
+__all__ = [
+    "BatchWorker",
+    "Blocking",
+    "Deadline",
+    "ThreadWait",
+    "deadline",
+    "drive",
+    "driving",
+    "sleep",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("artifactstore")
@@ -77,11 +88,37 @@ _Delivery = tuple[_Job, bool, Any]
 _driving = threading.local()
 
 
-class ThreadWait:
+class Blocking:
+    """What a coroutine driven by ``drive`` awaits: a wait that blocks the driving thread.
+
+    ``drive`` receives it, calls :meth:`block`, then resumes the coroutine, which
+    gets :meth:`result` right at its ``await``. Under an event loop nothing yields
+    one of these: the code awaiting it checks :func:`driving` first.
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        yield self
+        return self.result()
+
+    def block(self, timeout: float | None) -> bool:
+        """Block until done, or ``timeout`` seconds; return whether it is done."""
+        raise NotImplementedError
+
+    def abandon(self) -> None:
+        """Give up waiting (a deadline passed, or the thread was interrupted)."""
+
+    def result(self) -> Any:
+        """What the ``await`` returns (or raises) once done."""
+        return None
+
+
+class ThreadWait(Blocking):
     """What ``BatchWorker.run`` awaits in a coroutine driven by ``drive`` (no event loop).
 
-    The driver receives it, blocks its own thread on the job's lock, then resumes
-    the coroutine, which gets the job's result or exception right here.
+    The driver blocks its own thread on the job's lock, then resumes the coroutine,
+    which gets the job's result or exception right here.
     """
 
     __slots__ = ("job",)
@@ -89,19 +126,74 @@ class ThreadWait:
     def __init__(self, job: _Job) -> None:
         self.job = job
 
-    def __await__(self) -> Any:
-        yield self
+    def block(self, timeout: float | None) -> bool:
+        assert self.job.waiter is not None
+        return self.job.waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0))
+
+    def abandon(self) -> None:
+        self.job.abandoned = True  # the worker discards what it produces
+
+    def result(self) -> Any:
         if not self.job.ok:
             raise self.job.value
         return self.job.value
 
-    def wait(self) -> None:
-        assert self.job.waiter is not None
-        try:
-            self.job.waiter.acquire()
-        except BaseException:  # interrupted: the worker discards what it produces
-            self.job.abandoned = True
-            raise
+
+class _Sleep(Blocking):
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def block(self, timeout: float | None) -> bool:
+        if timeout is not None and timeout < self.seconds:
+            time.sleep(max(timeout, 0))
+            return False
+        time.sleep(self.seconds)
+        return True
+
+
+async def sleep(seconds: float) -> None:
+    """``asyncio.sleep``, or a plain sleep of the thread driving the coroutine (``drive``)."""
+    if getattr(_driving, "active", False):
+        await _Sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+class Deadline:
+    """A time by which a driven coroutine must be done (see :func:`deadline`)."""
+
+    __slots__ = ("error", "expired", "when")
+
+    def __init__(self, when: float, error: Callable[[], BaseException]) -> None:
+        self.when = when
+        self.error = error
+        self.expired = False
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, error: Callable[[], BaseException]) -> Iterator[Deadline]:
+    """Bound what a coroutine driven in this thread waits for, from now on, to ``seconds``.
+
+    When a wait would pass it, the wait is abandoned and ``error()`` is raised in
+    the coroutine, at its ``await``; later waits are no longer bounded by it.
+    """
+    stack: list[Deadline] = _driving.__dict__.setdefault("deadlines", [])
+    bound = Deadline(time.monotonic() + seconds, error)
+    stack.append(bound)
+    try:
+        yield bound
+    finally:
+        stack.remove(bound)
+
+
+def _earliest() -> Deadline | None:
+    stack: list[Deadline] | None = getattr(_driving, "deadlines", None)
+    if not stack:
+        return None
+    live = [d for d in stack if not d.expired]
+    return min(live, key=lambda d: d.when) if live else None
 
 
 def driving() -> bool:
@@ -116,26 +208,37 @@ def driving() -> bool:
 def drive(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` in this thread, without an event loop.
 
-    Only for coroutines that await nothing but ``BatchWorker.run`` (the local
-    backend's operations): each of those blocks this thread until its job is done.
-    Anything else awaited is a ``RuntimeError``. Used by the sync facade: one
-    thread hop each way instead of two.
+    Only for coroutines that await nothing but :class:`Blocking` waits
+    (``BatchWorker.run``, :func:`sleep`, a layer's lock): each of those blocks this
+    thread. Anything else awaited is a ``RuntimeError``. Used by the sync facade:
+    one thread hop each way instead of two.
     """
     previous = getattr(_driving, "active", False)
     _driving.active = True
     try:
+        error: BaseException | None = None
         while True:
             try:
-                awaited = coroutine.send(None)
+                if error is None:
+                    awaited = coroutine.send(None)
+                else:
+                    awaited, error = coroutine.throw(error), None
             except StopIteration as stop:
                 result: T = stop.value
                 return result
-            if not isinstance(awaited, ThreadWait):
+            if not isinstance(awaited, Blocking):
                 coroutine.close()
                 raise RuntimeError(f"drive() cannot wait for {awaited!r}; use an event loop")
+            bound = _earliest()
             try:
-                awaited.wait()
-            except BaseException:
+                if bound is None:
+                    awaited.block(None)
+                elif (left := bound.when - time.monotonic()) <= 0 or not awaited.block(left):
+                    awaited.abandon()
+                    bound.expired = True
+                    error = bound.error()
+            except BaseException:  # interrupted (KeyboardInterrupt)
+                awaited.abandon()
                 coroutine.close()
                 raise
     finally:

@@ -9,7 +9,9 @@
     ├── ArtifactIntegrityError                               bytes do not match their SHA-256
     ├── StorageConfigError                                   bad or missing configuration
     ├── StoragePermissionError     (also PermissionError)    the backend said no
+    │   └── ReadOnlyStoreError                               a write to a read-only store
     ├── StorageBackendError                                  any other backend failure
+    │   └── StorageTimeoutError    (also TimeoutError)       past its deadline (TimeoutLayer)
     └── StoreClosedError           (also RuntimeError)       the store was closed (aclose)
 
 Every error raised through the public API is one of these (or a ``TypeError`` /
@@ -30,9 +32,11 @@ __all__ = [
     "ArtifactNotFoundError",
     "ArtifactStoreError",
     "InvalidKeyError",
+    "ReadOnlyStoreError",
     "StorageBackendError",
     "StorageConfigError",
     "StoragePermissionError",
+    "StorageTimeoutError",
     "StoreClosedError",
 ]
 
@@ -100,7 +104,33 @@ class StoragePermissionError(ArtifactStoreError, PermissionError):
 
 
 class StorageBackendError(ArtifactStoreError):
-    """Any other failure of the backend; the original exception is ``__cause__``."""
+    """Any other failure of the backend; the original exception is ``__cause__``.
+
+    ``retryable`` is set by the backend when the failure is transient (a dropped
+    connection, a 5xx or throttling answer, a timeout): the same call may succeed
+    if tried again. :class:`~artifactstore.layers.RetryLayer` retries only those.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message, key=key)
+        self.retryable = retryable
+
+
+class StorageTimeoutError(StorageBackendError, TimeoutError):
+    """An operation did not finish within its deadline (``TimeoutLayer``); retryable.
+
+    Also a ``TimeoutError``. Nothing of a put that timed out is left behind.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message, key=key, retryable=retryable)
+
+
+class ReadOnlyStoreError(StoragePermissionError):
+    """A write was refused because the store is read-only (``ReadOnlyLayer``).
+
+    Raised before anything is touched. Also a ``PermissionError``.
+    """
 
 
 class StoreClosedError(ArtifactStoreError, RuntimeError):

@@ -4,7 +4,7 @@ Legacy executors are synchronous and run in plain scripts, worker threads, and
 synchronous functions called from inside async services. Two ways to run a call:
 
 * A store whose operations wait for nothing but its own worker thread (the local
-  backend: ``runs_without_event_loop``) is driven in the calling thread
+  backend: ``BackendInfo.runs_without_event_loop``) is driven in the calling thread
   (``artifactstore._worker.drive``): the thread blocks on each worker job, one hop
   each way, as cheap as awaiting the store, and calling threads run in parallel.
 * Any other store (S3, or a put from an async iterable) runs on one event-loop
@@ -36,8 +36,10 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._sources import PutData
 from ._worker import drive
+from .factory import get_artifact_store
 from .metadata import ArtifactMetadata
-from .protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, ArtifactStream
+from .options import DEFAULT_CHUNK_SIZE
+from .store import ArtifactStore, ArtifactStream
 
 __all__ = ["SyncArtifactStore", "get_sync_artifact_store", "reset_sync_artifact_store"]
 
@@ -246,7 +248,7 @@ class SyncArtifactStore:
         # A store whose operations only wait for its own worker thread (local) is
         # driven right here, in the calling thread: one hop each way, and the
         # calling threads run in parallel. Others go through the loop thread.
-        self._call: _Caller = _drive if store.runs_without_event_loop else _call
+        self._call: _Caller = _drive if store.info.runs_without_event_loop else _call
 
     @property
     def async_store(self) -> ArtifactStore:
@@ -398,8 +400,6 @@ _singleton_lock = threading.Lock()
 
 def get_sync_artifact_store() -> SyncArtifactStore:
     """The process-wide facade over ``get_artifact_store()``."""
-    from .factory import get_artifact_store
-
     global _singleton
     with _singleton_lock:
         store = get_artifact_store()

@@ -323,7 +323,7 @@ class RequestLog:
 
     async def attach(self, store: Any) -> RequestLog:
         """Count from now on what ``store``'s client (created now if need be) sends."""
-        client = await store._client.get()  # also checks the bucket: before counting
+        client = await store._s3._client.get()  # also checks the bucket: before counting
         client.meta.events.register("before-call.s3.*", self._seen)
         return self
 

@@ -189,7 +189,7 @@ class ArtifactStorePut(Uploader):
         await self.store.delete("large/warmup.bin")
 
     async def botocore_client(self) -> Any:
-        return await self.store._client.get()
+        return await self.store._s3._client.get()
 
     async def upload(self, key: str) -> None:
         if self.job["kind"] == PATH.name:

@@ -20,17 +20,18 @@ import pytest
 from artifactstore import (
     ArtifactIntegrityError,
     ArtifactNotFoundError,
+    BackendInfo,
     InvalidKeyError,
     LocalFilesystemArtifactStore,
     StorageBackendError,
     StorageConfigError,
 )
-from artifactstore.backends.local import _read
-from artifactstore.testing import Capabilities, ConformanceCheck, conformance_checks
+from artifactstore.backends.local import LocalBackend, _read
+from artifactstore.testing import ConformanceCheck, conformance_checks
 
 from .conftest import open_fds
 
-CAPABILITIES = Capabilities.of(LocalFilesystemArtifactStore)
+CAPABILITIES = LocalBackend.info
 
 
 def sha(data: bytes) -> str:
@@ -48,7 +49,9 @@ async def store(tmp_path: Path) -> AsyncIterator[LocalFilesystemArtifactStore]:
 
 
 def test_declared_capabilities() -> None:
-    assert Capabilities.of(LocalFilesystemArtifactStore) == Capabilities(
+    assert LocalBackend.info == BackendInfo(
+        name="local",
+        scheme="file",
         file_and_folder_at_same_key=False,
         readable_urls=True,
         sha256_in_listings=True,
@@ -357,7 +360,7 @@ async def test_the_blocking_detector_can_fail(
 ) -> None:
     await store.put("D/x.txt", b"x")
     # Lane jobs, run on the loop on purpose:
-    _read.close(_read.open_reader(store._room, "D/x.txt"))
+    _read.close(_read.open_reader(store._local._room, "D/x.txt"))
     assert any(v.startswith("open") for v in no_blocking_io_on_the_loop)
     no_blocking_io_on_the_loop.clear()
 
@@ -483,7 +486,7 @@ async def test_a_failed_write_leaves_no_temporary_file_once_it_raises(
     gate = threading.Event()
 
     def hold_the_lane() -> None:
-        store._large.submit(gate.wait, 10)
+        store._local._large.submit(gate.wait, 10)
         threading.Timer(0.3, gate.set).start()
 
     async def failing() -> AsyncIterator[bytes]:
@@ -497,7 +500,7 @@ async def test_a_failed_write_leaves_no_temporary_file_once_it_raises(
                 await store.put("DEAL-1/big.bin", failing())
         else:
             await store.put("DEAL-1/big.bin", os.urandom(3 * 1024 * 1024))
-            original = store._run  # the copy's commit fails
+            original = store._local._run  # the copy's commit fails
 
             async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
                 if getattr(fn, "__name__", "") == "commit_copy":
@@ -505,7 +508,7 @@ async def test_a_failed_write_leaves_no_temporary_file_once_it_raises(
                     raise RuntimeError("the commit broke")
                 return await original(fn, *args, **kwargs)
 
-            store._run = run  # type: ignore[method-assign]
+            store._local._run = run  # type: ignore[method-assign]
             with pytest.raises(RuntimeError, match="the commit broke"):
                 await store.copy("DEAL-1/big.bin", "DEAL-1/copy.bin")
         assert _temporaries(tmp_path / "room") == []
@@ -523,7 +526,7 @@ async def test_a_put_cancelled_while_cleaning_up_still_removes_its_temporary_fil
 
     async def failing() -> AsyncIterator[bytes]:
         yield os.urandom(3 * 1024 * 1024)
-        store._large.submit(gate.wait, 10)  # the clean-up waits behind this
+        store._local._large.submit(gate.wait, 10)  # the clean-up waits behind this
         failed.set()
         raise RuntimeError("the source broke")
 
@@ -535,5 +538,5 @@ async def test_a_put_cancelled_while_cleaning_up_still_removes_its_temporary_fil
         with pytest.raises(asyncio.CancelledError):
             await task
         gate.set()
-        await store._large.run(lambda: None)  # everything queued before has run
+        await store._local._large.run(lambda: None)  # everything queued before has run
         assert _temporaries(tmp_path / "room") == []

@@ -139,12 +139,12 @@ async def test_copy_if_not_exists_loses_the_race_at_commit(
 ) -> None:
     """The early check passed, then someone else created dst: the link-based commit refuses."""
     await store.put("src", b"mine")
-    copy = await store._run(begin_copy, CopySlot(), "src", "dst", True)
+    copy = await store._local._run(begin_copy, CopySlot(), "src", "dst", True)
     (Path(store.root) / "dst").write_bytes(b"theirs")
-    while await store._run(copy_more, copy, COPY_CHUNK):
+    while await store._local._run(copy_more, copy, COPY_CHUNK):
         pass
     with pytest.raises(ArtifactExistsError):
-        await store._run(commit_copy, copy, True)
+        await store._local._run(commit_copy, copy, True)
     assert (Path(store.root) / "dst").read_bytes() == b"theirs"
     assert not temporaries(Path(store.root))
 
@@ -208,17 +208,17 @@ async def test_source_changed_during_the_copy(store: LocalFilesystemArtifactStor
     """Changed between opening and copying: the copied bytes are hashed, not the record."""
     data = os.urandom(COPY_CHUNK + 1000)  # two chunks
     await store.put("big", data)
-    copy = await store._run(begin_copy, CopySlot(), "big", "big-copy", False)
+    copy = await store._local._run(begin_copy, CopySlot(), "big", "big-copy", False)
     assert copy.sha256 == sha(data)  # trusted so far
     with open(Path(store.root) / "big", "ab") as f:
         f.write(b"appended meanwhile")
-    while await store._run(copy_more, copy, COPY_CHUNK):
+    while await store._local._run(copy_more, copy, COPY_CHUNK):
         pass
     assert copy.sha256 is None  # the fingerprint moved: no longer trusted
     offset = 0
-    while n := await store._run(hash_copy, copy, offset, COPY_CHUNK):
+    while n := await store._local._run(hash_copy, copy, offset, COPY_CHUNK):
         offset += n
-    meta = await store._run(commit_copy, copy, False)
+    meta = await store._local._run(commit_copy, copy, False)
     on_disk = (Path(store.root) / "big-copy").read_bytes()
     assert meta.sha256 == sha(on_disk)
     assert on_disk == data + b"appended meanwhile"
@@ -496,7 +496,7 @@ def test_delete_prefix_never_unlinks_through_a_folder_swapped_for_a_symlink(
 
     asyncio.run(prepare())
     try:
-        fs = store._room
+        fs = store._local._room
         plan = plan_prefix(fs, "deal")
         assert sorted(plan.keys) == ["deal/sub/x.txt", "deal/y.txt"]
         sub = tmp_path / "DataRoom/deal/sub"

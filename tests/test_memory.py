@@ -37,9 +37,10 @@ from artifactstore import (
     store_from_url,
 )
 from artifactstore._worker import drive
-from artifactstore.testing import Capabilities, ConformanceCheck, conformance_checks
+from artifactstore.backends.memory import MemoryBackend
+from artifactstore.testing import ConformanceCheck, conformance_checks
 
-CAPABILITIES = Capabilities.of(MemoryArtifactStore)
+CAPABILITIES = MemoryBackend.info
 
 
 def sha(data: bytes) -> str:
@@ -78,9 +79,10 @@ async def test_conformance(
 
 
 def test_capabilities() -> None:
-    assert MemoryArtifactStore.backend_name == "memory"
-    assert MemoryArtifactStore.supports_file_and_folder_at_same_key is True
-    assert MemoryArtifactStore.runs_without_event_loop is True
+    assert MemoryArtifactStore().backend_name == "memory"
+    assert MemoryArtifactStore().info is MemoryBackend.info
+    assert MemoryBackend.info.file_and_folder_at_same_key is True
+    assert MemoryBackend.info.runs_without_event_loop is True
     assert artifactstore.MemoryArtifactStore is MemoryArtifactStore
     assert "MemoryArtifactStore" in artifactstore.__all__
 
@@ -549,7 +551,7 @@ def test_a_forked_child_gets_a_usable_copy() -> None:
     facade.put("DEAL-1/x", b"parent")
     store = facade.async_store
     assert isinstance(store, MemoryArtifactStore)
-    with store._lock:  # as if another thread held it at the fork
+    with store._memory._lock:  # as if another thread held it at the fork
         pid = os.fork()
         if pid == 0:  # the child: it must neither hang nor touch the parent's copy
             ok = facade.get("DEAL-1/x") == b"parent"
@@ -572,17 +574,17 @@ async def test_large_data_is_hashed_off_the_event_loop(monkeypatch: pytest.Monke
     """hashlib releases the GIL: a 200 MB put must not stall every other task on the loop."""
     import threading
 
-    import artifactstore.backends.memory as memory
+    import artifactstore._sources as memory
 
     seen: list[tuple[int, bool]] = []
-    real = memory._hexdigest
+    real = memory.hexdigest
     loop_thread = threading.get_ident()
 
     def recording(data: bytes) -> str:
         seen.append((len(data), threading.get_ident() != loop_thread))
         return real(data)
 
-    monkeypatch.setattr(memory, "_hexdigest", recording)
+    monkeypatch.setattr(memory, "hexdigest", recording)
     big = b"x" * (2 * 1024 * 1024)
     store = MemoryArtifactStore()
     assert (await store.put("big", big)).sha256 == real(big)

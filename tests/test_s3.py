@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from artifactstore import ArtifactStore, S3ArtifactStore
-from artifactstore.testing import Capabilities, ConformanceCheck, conformance_checks
+from artifactstore import ArtifactStore, BackendInfo, S3ArtifactStore
+from artifactstore.backends.s3 import S3Backend
+from artifactstore.testing import ConformanceCheck, conformance_checks
 
 from .s3server import CREDENTIALS, MotoServer, boto3_client, new_bucket
 
-CAPABILITIES = Capabilities.of(S3ArtifactStore)
+CAPABILITIES = S3Backend.info
 
 
 def make_store(server: MotoServer, bucket: str, **options: Any) -> S3ArtifactStore:
@@ -32,7 +33,7 @@ async def store(moto_server: MotoServer) -> AsyncIterator[S3ArtifactStore]:
 
 
 def test_declared_capabilities() -> None:
-    assert Capabilities.of(S3ArtifactStore) == Capabilities(readable_urls=True)
+    assert S3Backend.info == BackendInfo(name="s3", scheme="s3", readable_urls=True)
 
 
 @pytest.mark.parametrize("check", conformance_checks(CAPABILITIES), ids=str)

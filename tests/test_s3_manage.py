@@ -39,7 +39,7 @@ async def count_requests(store: S3ArtifactStore) -> Counter[str]:
     def seen(model: Any, **kwargs: Any) -> None:
         calls[model.name] += 1
 
-    client = await store._client.get()
+    client = await store._s3._client.get()
     client.meta.events.register("before-call.s3.*", seen)
     return calls
 
@@ -161,7 +161,7 @@ async def test_a_cancelled_multipart_copy_is_aborted(moto_server: MotoServer, bu
                 started.set()
                 await asyncio.sleep(60)
 
-        client = await s._client.get()
+        client = await s._s3._client.get()
         client.meta.events.register("before-call.s3.UploadPartCopy", stall_second_part)
         task = asyncio.create_task(s.copy("DEAL-1/big.bin", "DEAL-1/copy.bin"))
         await asyncio.wait_for(started.wait(), 30)
@@ -233,7 +233,7 @@ async def test_a_source_replaced_during_the_copy_is_copied_again(
         }
 
     calls = await count_requests(store)
-    client = await store._client.get()
+    client = await store._s3._client.get()
     client.meta.events.register("before-call.s3.CopyObject", race)
     meta = await store.copy("DEAL-1/a.txt", "DEAL-1/b.txt")
     assert calls["CopyObject"] == 2
@@ -321,7 +321,7 @@ async def test_delete_prefix_reports_keys_s3_refused(
             {"Key": "DEAL-1/0007", "Code": "AccessDenied", "Message": "Access Denied"}
         )
 
-    client = await store._client.get()
+    client = await store._s3._client.get()
     client.meta.events.register("after-call.s3.DeleteObjects", refuse_one)
     with pytest.raises(StorageBackendError) as raised:
         await store.delete_prefix("DEAL-1")

@@ -217,7 +217,7 @@ async def test_a_tag_meant_for_another_version_is_not_believed(
     raw = boto3_client(moto_server.endpoint)
     store = make_store(moto_server, bucket, **SMALL_PARTS)
     async with store as s:
-        client = await store._client.get()
+        client = await store._s3._client.get()
 
         def overwrite(**_: Any) -> None:  # blocking, on purpose: nothing else may run
             raw.put_object(
@@ -322,7 +322,7 @@ async def test_the_copy_skips_an_object_another_writer_put_meanwhile(
         moto_server, bucket, sha256_record="copy", single_copy_limit=limit, **SMALL_PARTS
     )
     async with store as s:
-        client = await store._client.get()
+        client = await store._s3._client.get()
         replaced: list[bool] = []
 
         def overwrite(**_: Any) -> None:
@@ -411,7 +411,7 @@ async def test_an_overwrite_while_hashing_is_not_clobbered(
     raw = boto3_client(moto_server.endpoint)
     store = make_store(moto_server, bucket)
     async with store as s:
-        client = await store._client.get()
+        client = await store._s3._client.get()
         replaced: list[bool] = []
 
         def overwrite(params: dict[str, Any], **_: Any) -> None:
@@ -591,6 +591,6 @@ async def test_bodies_are_signed_over_plain_http_only(endpoint: str | None, sign
     """Over TLS, bodies go as UNSIGNED-PAYLOAD (no second SHA-256 pass per part)."""
     store = S3ArtifactStore("b", endpoint_url=endpoint, verify_bucket=False, **TEST_KEYS)
     async with store:
-        client = await store._client.get()  # no request: the bucket is not checked
+        client = await store._s3._client.get()  # no request: the bucket is not checked
         assert ("payload_signing_enabled" not in client.meta.config.s3) is signed
-        assert store._settings.signs_payloads is signed
+        assert store.settings.signs_payloads is signed

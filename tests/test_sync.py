@@ -26,13 +26,17 @@ from artifactstore import (
     ArtifactMetadata,
     ArtifactNotFoundError,
     ArtifactStore,
+    BackendInfo,
     InvalidKeyError,
     LocalFilesystemArtifactStore,
     S3ArtifactStore,
     SyncArtifactStore,
 )
+from artifactstore.backends.local import LocalBackend
+from artifactstore.backends.memory import MemoryBackend
+from artifactstore.backends.s3 import S3Backend
 from artifactstore.sync import _PORTAL
-from artifactstore.testing import Capabilities, ConformanceCheck, conformance_checks
+from artifactstore.testing import ConformanceCheck, conformance_checks
 
 from .s3server import CREDENTIALS, MotoServer, boto3_client
 
@@ -139,34 +143,20 @@ class _Stream:
         self._chunks = iter(())
 
 
-def facade_capabilities(store_class: type[ArtifactStore]) -> Capabilities:
-    """What the facade over a ``store_class`` store can do.
+def facade_capabilities(info: BackendInfo) -> BackendInfo:
+    """What the facade over a store of a backend described by ``info`` can do.
 
     A facade call cannot be cancelled from async code (it runs to its end on the
     facade's thread), and the adapter above is not a store ``drive()`` can run.
     """
-    return dataclasses.replace(
-        Capabilities.of(store_class), cancellation=False, runs_without_event_loop=False
-    )
-
-
-def _memory_class() -> type[ArtifactStore] | None:
-    try:
-        from artifactstore.backends.memory import (  # type: ignore[import-not-found,unused-ignore]
-            MemoryArtifactStore,
-        )
-    except ImportError:
-        return None
-    store_class: type[ArtifactStore] = MemoryArtifactStore
-    return store_class
+    return dataclasses.replace(info, cancellation=False, runs_without_event_loop=False)
 
 
 def _facade_cases() -> list[Any]:
-    memory = _memory_class()
     cases = [
-        ("local", facade_capabilities(LocalFilesystemArtifactStore)),
-        ("s3", facade_capabilities(S3ArtifactStore)),
-        ("memory", facade_capabilities(memory) if memory else Capabilities(cancellation=False)),
+        ("local", facade_capabilities(LocalBackend.info)),
+        ("s3", facade_capabilities(S3Backend.info)),
+        ("memory", facade_capabilities(MemoryBackend.info)),
     ]
     return [
         pytest.param(kind, check, id=f"{kind}-{check}")

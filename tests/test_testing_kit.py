@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import shutil
 from pathlib import Path
@@ -21,14 +22,16 @@ import artifactstore.testing
 from artifactstore import (
     ArtifactMetadata,
     ArtifactStore,
+    BackendInfo,
     InvalidKeyError,
     LocalFilesystemArtifactStore,
+    MemoryArtifactStore,
     S3ArtifactStore,
     SyncArtifactStore,
 )
+from artifactstore.backends.local import LocalBackend
 from artifactstore.testing import (
     CHECKS,
-    Capabilities,
     ConformanceCheck,
     ConformanceError,
     conformance_checks,
@@ -42,17 +45,9 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _memory_class() -> type[ArtifactStore] | None:
-    try:
-        from artifactstore.backends.memory import MemoryArtifactStore
-    except ImportError:
-        return None
-    store_class: type[ArtifactStore] = MemoryArtifactStore
-    return store_class
-
-
-MEMORY = _memory_class()
-needs_memory = pytest.mark.skipif(MEMORY is None, reason="MemoryArtifactStore does not exist yet")
+def Info(**flags: bool) -> BackendInfo:
+    """A backend record with these capability flags (and the defaults for the others)."""
+    return BackendInfo(name="test", scheme="test", **flags)
 
 
 def names(checks: list[ConformanceCheck]) -> set[str]:
@@ -62,9 +57,7 @@ def names(checks: list[ConformanceCheck]) -> set[str]:
 # ------------------------------------------------------------ memory, via the plugin
 
 
-@pytest.mark.parametrize(
-    "check", conformance_checks(Capabilities.of(MEMORY) if MEMORY else None), ids=str
-)
+@pytest.mark.parametrize("check", conformance_checks(MemoryArtifactStore().info), ids=str)
 async def test_conformance_memory(
     check: ConformanceCheck, memory_artifact_store: ArtifactStore, scratch: Path
 ) -> None:
@@ -96,8 +89,8 @@ async def test_run_conformance_passes_a_good_store(tmp_path: Path) -> None:
 
     report = await run_conformance(make_async)
     assert report.backend == "local"
-    assert report.capabilities == Capabilities.of(LocalFilesystemArtifactStore)
-    assert report.passed == tuple(c.name for c in conformance_checks(report.capabilities))
+    assert report.info == LocalBackend.info
+    assert report.passed == tuple(c.name for c in conformance_checks(report.info))
     assert set(report.skipped) == {c.name for c in CHECKS} - set(report.passed)
     assert "file_and_folder_at_same_key" in report.skipped
     assert "file_and_folder_at_same_key_refused" in report.passed
@@ -144,14 +137,13 @@ async def test_a_wrongly_declared_capability_fails(tmp_path: Path, scratch: Path
         with pytest.raises(InvalidKeyError, match="folder and a file"):
             await check_named("file_and_folder_at_same_key")(store, scratch)
     # A store whose operations await the loop cannot be driven without one.
-    assert Capabilities.of(AwaitsTheLoop).runs_without_event_loop
+    assert AwaitsTheLoop(tmp_path / "c").info.runs_without_event_loop
     async with AwaitsTheLoop(tmp_path / "b") as store:
         with pytest.raises(RuntimeError, match="cannot wait"):
             await check_named("drives_without_an_event_loop")(store, scratch)
-    if MEMORY is not None:  # memory:// URLs are names, not something to read
-        async with MEMORY() as store:
-            with pytest.raises(AssertionError, match="memory:"):
-                await check_named("urls_read_the_artifact")(store, scratch)
+    async with MemoryArtifactStore() as store:  # memory:// URLs are names, not readable
+        with pytest.raises(AssertionError, match="memory:"):
+            await check_named("urls_read_the_artifact")(store, scratch)
 
 
 async def test_make_store_must_make_stores(tmp_path: Path) -> None:
@@ -165,7 +157,7 @@ async def test_make_store_must_make_stores(tmp_path: Path) -> None:
 def test_capability_flags_choose_the_checks() -> None:
     everything = names(list(CHECKS))
     default = names(conformance_checks())
-    assert default == names(conformance_checks(Capabilities()))
+    assert default == names(conformance_checks(Info()))
     assert {"if_not_exists_is_atomic", "copy_and_move_if_not_exists"} <= default
     assert {"cancelled_put_leaves_nothing", "stream_cancelled_midway"} <= default
     assert "file_and_folder_at_same_key" in default
@@ -173,14 +165,14 @@ def test_capability_flags_choose_the_checks() -> None:
     assert not default & {"urls_read_the_artifact", "listings_carry_sha256"}
     assert "drives_without_an_event_loop" not in default
 
-    no_conditional = names(conformance_checks(Capabilities(conditional_writes=False)))
+    no_conditional = names(conformance_checks(Info(conditional_writes=False)))
     assert default - no_conditional == {"if_not_exists_is_atomic", "copy_and_move_if_not_exists"}
-    no_cancel = names(conformance_checks(Capabilities(cancellation=False)))
+    no_cancel = names(conformance_checks(Info(cancellation=False)))
     assert default - no_cancel == {"cancelled_put_leaves_nothing", "stream_cancelled_midway"}
-    filesystem = names(conformance_checks(Capabilities(file_and_folder_at_same_key=False)))
+    filesystem = names(conformance_checks(Info(file_and_folder_at_same_key=False)))
     assert default - filesystem == {"file_and_folder_at_same_key"}
     assert filesystem - default == {"file_and_folder_at_same_key_refused"}
-    extra = Capabilities(readable_urls=True, sha256_in_listings=True, runs_without_event_loop=True)
+    extra = Info(readable_urls=True, sha256_in_listings=True, runs_without_event_loop=True)
     assert names(conformance_checks(extra)) - default == {
         "urls_read_the_artifact",
         "listings_carry_sha256",
@@ -193,27 +185,37 @@ def test_capability_flags_choose_the_checks() -> None:
         conformance_checks("everything")  # type: ignore[arg-type]
 
 
-def test_capabilities_come_from_the_store_class() -> None:
-    assert Capabilities.of(LocalFilesystemArtifactStore).file_and_folder_at_same_key is False
-    assert Capabilities.of(LocalFilesystemArtifactStore).runs_without_event_loop is True
-    assert Capabilities.of(S3ArtifactStore).file_and_folder_at_same_key is True
-    assert Capabilities.of(S3ArtifactStore).sha256_in_listings is False
+async def test_capabilities_come_from_the_backend(tmp_path: Path) -> None:
+    local = LocalFilesystemArtifactStore(tmp_path / "dr")
+    assert local.info is LocalBackend.info
+    assert local.info.file_and_folder_at_same_key is False
+    assert local.info.runs_without_event_loop is True
+    s3 = S3ArtifactStore("bucket", verify_bucket=False)
+    assert s3.info.file_and_folder_at_same_key is True
+    assert s3.info.sha256_in_listings is False
 
-    class ThirdParty(LocalFilesystemArtifactStore):
-        backend_name = "vendor"
-        supports_file_and_folder_at_same_key = True
-        supports_conditional_writes = False
-        supports_sha256_in_listings = False
-        runs_without_event_loop = False
+    class ThirdParty(LocalBackend):
+        info = dataclasses.replace(
+            LocalBackend.info,
+            name="vendor",
+            file_and_folder_at_same_key=True,
+            conditional_writes=False,
+            sha256_in_listings=False,
+            runs_without_event_loop=False,
+        )
 
-    declared = Capabilities.of(ThirdParty(Path("unused")))
-    assert declared == Capabilities(
+    store = ArtifactStore(ThirdParty(tmp_path / "vendor"))
+    assert store.info == BackendInfo(
         file_and_folder_at_same_key=True,
         conditional_writes=False,
-        readable_urls=True,  # inherited from the local backend
+        readable_urls=True,  # kept from the local backend's record
+        name="vendor",
+        scheme="file",
     )
-    if MEMORY is not None:
-        assert Capabilities.of(MEMORY).file_and_folder_at_same_key is True
+    assert store.backend_name == "vendor"
+    await store.aclose()
+    await local.aclose()
+    assert MemoryArtifactStore().info.file_and_folder_at_same_key is True
 
 
 def test_checks_are_documented_and_named() -> None:
@@ -221,12 +223,12 @@ def test_checks_are_documented_and_named() -> None:
     for check in CHECKS:
         assert str(check) == check.name == check.function.__name__
         assert check.description, check.name
-        assert set(check.requires) <= set(Capabilities.names())
+        assert set(check.requires) <= set(BackendInfo.capability_names())
     assert repr(CHECKS[0]) == "<ConformanceCheck put_bytes_like_and_get>"
     page = (ROOT / "docs/testing.md").read_text()
     for check in CHECKS:
         assert f"| `{check.name}` |" in page, f"docs/testing.md does not list {check.name}"
-    for flag in Capabilities.names():
+    for flag in BackendInfo.capability_names():
         assert f"| `{flag}` |" in page, f"docs/testing.md does not explain {flag}"
     for name in artifactstore.testing.__all__:
         value = getattr(artifactstore.testing, name)
@@ -289,7 +291,6 @@ def copy_example(pytester: pytest.Pytester) -> None:
         shutil.copy(ROOT / "examples" / name, pytester.path / name)
 
 
-@needs_memory
 def test_the_example_service_tests_pass_with_the_memory_fixture(
     pytester: pytest.Pytester,
 ) -> None:

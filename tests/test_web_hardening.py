@@ -33,6 +33,7 @@ from starlette.routing import Route
 from artifactstore import LocalFilesystemArtifactStore, StorageBackendError, StorageConfigError
 from artifactstore.metadata import ArtifactMetadata
 from artifactstore.signing import check_link_settings, sign, signed_url, verify
+from artifactstore.testing import Fault, FaultLayer
 from artifactstore.web import artifact_response as starlette_response
 from artifactstore.web import download_app as starlette_download_app
 from artifactstore.web._http import plan_response
@@ -560,16 +561,13 @@ async def test_head_through_the_shared_loop(tmp_path: Path, flavour: str) -> Non
     await store.aclose()
 
 
-class FailingOpenStore(LocalFilesystemArtifactStore):
-    """A real local store whose streams fail to open (a transient backend error)."""
-
-    async def _open(self, key: str, start: int, end: int | None, chunk: int) -> Any:
-        raise StorageBackendError("the disk went away", key=key)
-
-
 @pytest.mark.parametrize("flavour", ["starlette", "aiohttp"])
 async def test_a_stream_that_fails_to_open_is_503_not_500(tmp_path: Path, flavour: str) -> None:
-    store = FailingOpenStore(tmp_path / "DataRoom", durable=False)
+    # A real local store whose streams fail to open (a transient backend error).
+    failure = StorageBackendError("the disk went away", retryable=True)
+    store = LocalFilesystemArtifactStore(tmp_path / "DataRoom", durable=False).layer(
+        FaultLayer(Fault("stream", error=failure))
+    )
     await store.put(CIM, DATA)
     answer = await _ask(flavour, store)  # type: ignore[arg-type]
     assert (answer.status_code, answer.text) == (503, "storage unavailable")

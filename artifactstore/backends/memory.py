@@ -24,22 +24,20 @@ appears in the store's URL (``memory://name``) and in its artifacts'
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import dataclasses
-import hashlib
 import os
 import re
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
-from typing import ClassVar
-from urllib.parse import quote, unquote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit
 
-from .._sources import BytesSource, Source, chunks_of
-from .._threads import SOURCE_READERS
-from .._worker import driving
+from .._config import shown
+from .._sources import BytesSource, Source, chunks_of, sha256_hex
+from ..backend import Backend, BackendInfo, Listing
 from ..errors import (
     ArtifactExistsError,
     ArtifactNotFoundError,
@@ -48,9 +46,13 @@ from ..errors import (
     StoreClosedError,
 )
 from ..metadata import ArtifactMetadata
-from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore, Listing
+from ..options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
+from ..store import ArtifactStore
 
-__all__ = ["MemoryArtifactStore"]
+if TYPE_CHECKING:
+    from ..layers import Layer
+
+__all__ = ["MemoryArtifactStore", "MemoryBackend", "options_from_url"]
 
 #: What a store name may look like: it has to fit the host part of ``memory://name``.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -70,21 +72,6 @@ def _exists(key: str) -> ArtifactExistsError:
     return ArtifactExistsError(f"artifact {key!r} already exists", key=key)
 
 
-#: Data from this size on is hashed on a thread (hashlib releases the GIL), not on the loop.
-_HASH_ON_A_THREAD = 1024 * 1024
-
-
-def _hexdigest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-async def _sha256(data: bytes) -> str:
-    """The SHA-256 of ``data``, hashed off the event loop when it is large."""
-    if len(data) < _HASH_ON_A_THREAD or driving():
-        return _hexdigest(data)
-    return await asyncio.get_running_loop().run_in_executor(SOURCE_READERS, _hexdigest, data)
-
-
 async def _gather(source: Source) -> bytes:
     """All the bytes of ``source``, as an immutable copy (the caller may reuse its buffer)."""
     if isinstance(source, BytesSource):
@@ -97,7 +84,7 @@ async def _gather(source: Source) -> bytes:
     return b"".join([bytes(chunk) async for chunk in chunks_of(source, DEFAULT_CHUNK_SIZE)])
 
 
-_live_stores: weakref.WeakSet[MemoryArtifactStore] = weakref.WeakSet()
+_live_stores: weakref.WeakSet[MemoryBackend] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -114,15 +101,14 @@ if hasattr(os, "register_at_fork"):
 class _MemoryOpened:
     """An artifact opened for reading: slices of its bytes, a chunk at a time."""
 
-    def __init__(
-        self, store: MemoryArtifactStore, entry: _Entry, start: int, end: int | None, chunk: int
-    ) -> None:
+    def __init__(self, store: MemoryBackend, entry: _Entry, options: ReadOptions) -> None:
         data, self.metadata = entry
         self._store = store
         self._view: memoryview | None = memoryview(data)
+        end = options.end
         self._end = len(data) if end is None else min(end, len(data))
-        self._offset = min(start, self._end)
-        self._chunk = chunk
+        self._offset = min(options.start, self._end)
+        self._chunk = options.chunk_size
 
     async def read(self) -> bytes:
         self._store._check_open()
@@ -141,21 +127,15 @@ class _MemoryOpened:
         self._view = None
 
 
-class MemoryArtifactStore(ArtifactStore):
-    """Artifacts in this process's memory: the whole contract, nothing on disk.
+class MemoryBackend(Backend):
+    """The memory backend: artifacts in a ``dict``, under a lock (see the module docstring)."""
 
-    For tests of code that uses a store, and for scratch work. Safe to use from
-    many tasks, event loops and threads at once (and through ``SyncArtifactStore``).
-    Everything is lost when the store is closed or the process ends.
-
-    :param name: a label for the store's URL (``memory://name``) and its artifacts'
-        ``storage_uri``; letters, digits, ``.``, ``_`` and ``-``. It does not share
-        anything: every instance holds its own artifacts.
-    """
-
-    backend_name: ClassVar[str] = "memory"
-    supports_file_and_folder_at_same_key: ClassVar[bool] = True
-    runs_without_event_loop: ClassVar[bool] = True
+    info = BackendInfo(
+        name="memory",
+        scheme="memory",
+        sha256_in_listings=True,
+        runs_without_event_loop=True,
+    )
 
     def __init__(self, name: str = "") -> None:
         if not isinstance(name, str) or (name and not _NAME.fullmatch(name)):
@@ -176,18 +156,20 @@ class MemoryArtifactStore(ArtifactStore):
         """The store's label (``""`` by default)."""
         return self._name
 
-    def _url(self) -> str:
+    def url(self) -> str:
+        """``memory://name``."""
         return f"memory://{self._name}"
 
     def _uri(self, key: str) -> str:
         return f"memory://{self._name}/{quote(key, safe='/')}"
 
-    def _key_from_location(self, key: str) -> str | None:
+    def key_from_location(self, key: str) -> str | None:
+        """A ``memory://name/...`` URI of this store, as a key."""
         if not key.startswith("memory://"):
             return None
         own = f"memory://{self._name}/"
         if not key.startswith(own):
-            raise InvalidKeyError(f"{key!r} is not in the memory store {self._url()!r}", key=key)
+            raise InvalidKeyError(f"{key!r} is not in the memory store {self.url()!r}", key=key)
         return unquote(key[len(own) :])
 
     def _check_open(self) -> None:
@@ -216,29 +198,23 @@ class MemoryArtifactStore(ArtifactStore):
 
     # ------------------------------------------------------------------- writing
 
-    async def _put(
-        self,
-        key: str,
-        source: Source,
-        *,
-        mime_type: str,
-        metadata: dict[str, str],
-        if_not_exists: bool,
-    ) -> ArtifactMetadata:
+    async def put(self, key: str, source: Source, options: PutOptions) -> ArtifactMetadata:
+        """Gather and hash the data, then store it under the lock in one step."""
+        if_not_exists = options.if_not_exists
         with self._lock:
             self._check_open()
             if if_not_exists and key in self._items:  # refused before reading the data
                 raise _exists(key)
         data = await _gather(source)
         meta = ArtifactMetadata(
-            storage_backend=self.backend_name,
+            storage_backend="memory",
             storage_key=key,
             storage_uri=self._uri(key),
-            sha256=await _sha256(data),
+            sha256=await sha256_hex(data),
             size_bytes=len(data),
-            mime_type=mime_type,
+            mime_type=options.mime_type,
             last_modified=datetime.now(timezone.utc),
-            metadata=metadata,
+            metadata=options.metadata,
         )
         with self._lock:  # the check and the store in one step: exactly one writer wins
             self._check_open()
@@ -247,11 +223,11 @@ class MemoryArtifactStore(ArtifactStore):
             self._store(key, (data, meta))
         return meta
 
-    async def _copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+    async def copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
         """The same bytes object under a second key (no copy of the data)."""
         return self._relocate(src, dst, if_not_exists=if_not_exists, move=False)
 
-    async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+    async def move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
         """A rename: atomic, and the artifact keeps its ``last_modified``."""
         return self._relocate(src, dst, if_not_exists=if_not_exists, move=True)
 
@@ -271,12 +247,14 @@ class MemoryArtifactStore(ArtifactStore):
                 self._remove(src)
         return moved
 
-    async def _delete(self, key: str) -> bool:
+    async def delete(self, key: str) -> bool:
+        """Remove the entry."""
         with self._lock:
             self._check_open()
             return self._remove(key)
 
-    async def _delete_prefix(self, prefix: str) -> int:
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove the sorted run of keys under ``prefix`` in one step."""
         with self._lock:
             self._check_open()
             keys = self._keys
@@ -290,36 +268,35 @@ class MemoryArtifactStore(ArtifactStore):
 
     # ------------------------------------------------------------------- reading
 
-    async def _open(self, key: str, start: int, end: int | None, chunk: int) -> _MemoryOpened:
+    async def open(self, key: str, options: ReadOptions) -> _MemoryOpened:
+        """Slices of the stored bytes."""
         with self._lock:
             entry = self._entry(key)
-        return _MemoryOpened(self, entry, start, end, chunk)
+        return _MemoryOpened(self, entry, options)
 
-    async def _head(self, key: str) -> ArtifactMetadata:
+    async def head(self, key: str) -> ArtifactMetadata:
+        """The stored metadata."""
         with self._lock:
             return self._entry(key)[1]
 
-    async def get(self, key: str, *, verify: bool = False) -> bytes:
-        """Return the artifact's bytes (the stored ``bytes`` object itself: no copy)."""
-        key = self.normalize_key(key)
+    async def read(self, key: str) -> tuple[bytes, ArtifactMetadata]:
+        """The stored ``bytes`` object itself (no copy) and its metadata."""
         with self._lock:
-            data, meta = self._entry(key)
-        if verify and await _sha256(data) != meta.sha256:
-            self._verify(key, data, meta.sha256)  # raises, naming both hashes
-        return data
+            return self._entry(key)
 
     async def exists(self, key: str) -> bool:
-        """Return whether an artifact is stored at ``key``."""
-        key = self.normalize_key(key)
+        """A look in the ``dict``."""
         with self._lock:
             self._check_open()
             return key in self._items
 
-    async def _get_url(self, key: str, expires_in: int) -> str:
+    async def get_url(self, key: str, expires_in: int) -> str:
+        """The artifact's ``memory://`` URI (an identifier, not readable elsewhere)."""
         self._check_open()
         return self._uri(key)
 
-    async def _list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
+    async def list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
+        """Pages of the sorted keys, a thousand entries each."""
         base = f"{prefix}/" if prefix else ""
         bound = f"{prefix}0" if prefix else None  # the keys under base are below it
         resume = base  # the next page starts at the first key >= resume
@@ -364,3 +341,40 @@ class MemoryArtifactStore(ArtifactStore):
             self._closed = True
             self._items.clear()
             self._keys.clear()
+
+
+class MemoryArtifactStore(ArtifactStore):
+    """Artifacts in this process's memory: the whole contract, nothing on disk.
+
+    For tests of code that uses a store, and for scratch work. Safe to use from
+    many tasks, event loops and threads at once (and through ``SyncArtifactStore``).
+    Everything is lost when the store is closed or the process ends.
+
+    :param name: a label for the store's URL (``memory://name``) and its artifacts'
+        ``storage_uri``; letters, digits, ``.``, ``_`` and ``-``. It does not share
+        anything: every instance holds its own artifacts.
+    :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
+    """
+
+    def __init__(self, name: str = "", *, layers: Sequence[Layer] = ()) -> None:
+        self._memory = MemoryBackend(name)
+        super().__init__(self._memory, layers=layers)
+
+    @property
+    def name(self) -> str:
+        """The store's label (``""`` by default)."""
+        return self._memory.name
+
+
+def options_from_url(url: str) -> dict[str, Any]:
+    """The options of ``memory://`` or ``memory://name`` (a name only: no path or query)."""
+    parts = urlsplit(url)
+    if not url[len("memory:") :].startswith("//"):
+        raise StorageConfigError(f"{shown(url)!r} is not memory://name", setting="url")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise StorageConfigError(
+            f"{shown(url)!r} is not memory:// or memory://name: a memory store URL has "
+            "no path, user, query options or fragment",
+            setting="url",
+        )
+    return {"name": parts.netloc}

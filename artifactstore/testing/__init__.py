@@ -15,7 +15,7 @@ Run the suite in one call::
 
 or one pytest test per check::
 
-    @pytest.mark.parametrize("check", conformance_checks(Capabilities.of(MyStore)), ids=str)
+    @pytest.mark.parametrize("check", conformance_checks(MyBackend.info), ids=str)
     async def test_conformance(check, my_store, tmp_path):
         await check(my_store, tmp_path)
 
@@ -32,13 +32,13 @@ if "pytest" in sys.modules:  # show the compared values when a check fails under
     sys.modules["pytest"].register_assert_rewrite("artifactstore.testing._conformance")
 
 from .. import _publish
-from ._capabilities import Capabilities
 from ._conformance import (
     CHECKS,
     ConformanceCheck,
     conformance_checks,
     raises,
 )
+from ._faults import Fault, FaultLayer, transient
 from ._runner import (
     ConformanceError,
     ConformanceFailure,
@@ -48,14 +48,16 @@ from ._runner import (
 
 __all__ = [
     "CHECKS",
-    "Capabilities",
     "ConformanceCheck",
     "ConformanceError",
     "ConformanceFailure",
     "ConformanceReport",
+    "Fault",
+    "FaultLayer",
     "conformance_checks",
     "raises",
     "run_conformance",
+    "transient",
 ]
 
 _publish(__name__, __all__, globals())

@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..protocol import ArtifactStore
+from ..backend import BackendInfo
+from ..store import ArtifactStore
 from . import _conformance
-from ._capabilities import Capabilities
 from ._conformance import CHECKS, ConformanceCheck
 
 MakeStore = Callable[[], "ArtifactStore | Awaitable[ArtifactStore]"]
@@ -60,7 +60,8 @@ class ConformanceReport:
     """What :func:`run_conformance` ran: the checks passed and those left out."""
 
     backend: str
-    capabilities: Capabilities
+    #: The record the checks were chosen by.
+    info: BackendInfo
     #: Names of the checks that ran and passed.
     passed: tuple[str, ...]
     #: Names of the checks left out because they need other capabilities.
@@ -68,13 +69,13 @@ class ConformanceReport:
 
 
 async def run_conformance(
-    make_store: MakeStore, *, capabilities: Capabilities | None = None
+    make_store: MakeStore, *, info: BackendInfo | None = None
 ) -> ConformanceReport:
     """Run every check that applies, each on a fresh store from ``make_store()``.
 
     ``make_store`` returns a new, empty store (or an awaitable of one) each time it
-    is called; each is closed (``aclose``) after its check. ``capabilities``
-    defaults to ``Capabilities.of`` the first store. Each check gets an empty
+    is called; each is closed (``aclose``) after its check. ``info`` (which
+    picks the checks) defaults to the first store's ``info``. Each check gets an empty
     scratch folder of its own, removed afterwards.
 
     Returns a :class:`ConformanceReport` when every check passed; otherwise raises
@@ -82,11 +83,11 @@ async def run_conformance(
     of the check that raised it (the first failure is its ``__cause__``).
     """
     pending: ArtifactStore | None = None
-    if capabilities is None:
+    if info is None:
         pending = await _make(make_store)
-        capabilities = Capabilities.of(pending)
-    checks = [c for c in CHECKS if c.applies_to(capabilities)]
-    skipped = tuple(c.name for c in CHECKS if not c.applies_to(capabilities))
+        info = pending.info
+    checks = [c for c in CHECKS if c.applies_to(info)]
+    skipped = tuple(c.name for c in CHECKS if not c.applies_to(info))
     backend = pending.backend_name if pending is not None else "?"
     passed: list[str] = []
     failures: list[ConformanceFailure] = []
@@ -106,7 +107,7 @@ async def run_conformance(
         # Describing a failure reads the source of its line: off the event loop.
         error = await asyncio.to_thread(ConformanceError, backend, failures, len(checks))
         raise error from failures[0].error
-    return ConformanceReport(backend, capabilities, tuple(passed), skipped)
+    return ConformanceReport(backend, info, tuple(passed), skipped)
 
 
 async def _make(make_store: MakeStore) -> ArtifactStore:

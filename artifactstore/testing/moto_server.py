@@ -62,7 +62,7 @@ class MotoServer:
         """The server's URL, for ``endpoint_url``."""
         return f"http://127.0.0.1:{self.port}"
 
-    def store_options(self) -> dict[str, str]:
+    def store_options(self) -> dict[str, Any]:
         """Keyword arguments for ``S3ArtifactStore(bucket, **options)`` against this server."""
         return {"endpoint_url": self.endpoint, "region": "us-east-1", **CREDENTIALS}
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pytest
 
 from ..backends.local import LocalFilesystemArtifactStore
-from ..protocol import ArtifactStore
+from ..store import ArtifactStore
 from ..sync import SyncArtifactStore
 from .moto_server import MotoServer, new_bucket
 

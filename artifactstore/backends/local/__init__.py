@@ -20,15 +20,17 @@ Guarantees:
 * Files written by other means (legacy code) are artifacts too; their SHA-256 is
   computed on demand, and a file changed outside the library is re-hashed.
 
-Modules: ``store`` (the async face and its lanes), ``_room`` (one DataRoom's state
-and group commit), ``_tree`` (descriptor walking and the symlink rule), ``_write``,
+Modules: ``store`` (the store class), ``backend`` (the backend: its async face and
+lanes), ``config`` (environment and URLs), ``_room`` (one DataRoom's state and group
+commit), ``_tree`` (descriptor walking and the symlink rule), ``_write``,
 ``_read``, ``_listing``, ``_manage`` (copy, move), ``_prune``
 (delete_prefix), ``_temps`` (temporary names and their sweep),
 ``_index`` (the SQLite index), ``_oserrors`` (OS errors into the library's), and
 ``folders`` (``ensure_folder``: a DataRoom folder made by these rules outside a store).
 """
 
+from .backend import LocalBackend
 from .folders import ensure_folder
 from .store import LocalFilesystemArtifactStore
 
-__all__ = ["LocalFilesystemArtifactStore", "ensure_folder"]
+__all__ = ["LocalBackend", "LocalFilesystemArtifactStore", "ensure_folder"]

@@ -18,6 +18,10 @@ __all__ = ["fail", "not_found"]
 _NOT_THERE = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
+# What a network filesystem (NFS, SMB) answers for a moment's trouble: worth a retry.
+_TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
+
+
 def not_found(key: str) -> ArtifactNotFoundError:
     """The error for a key with no artifact."""
     return ArtifactNotFoundError(
@@ -51,5 +55,7 @@ def fail(key: str, exc: OSError, doing: str) -> NoReturn:
             f"no space left on the DataRoom's disk {doing} {key!r}", key=key
         ) from exc
     raise StorageBackendError(
-        f"filesystem error {doing} {key!r}: {exc.strerror or exc}", key=key
+        f"filesystem error {doing} {key!r}: {exc.strerror or exc}",
+        key=key,
+        retryable=exc.errno in _TRANSIENT,
     ) from exc

@@ -1,6 +1,7 @@
 """The S3 backend (opt-in: ``pip install 'artifactstore[s3]'``), one module per responsibility.
 
-- ``store``: :class:`S3ArtifactStore`, the async face;
+- ``store``: :class:`S3ArtifactStore`, the store; ``backend``: :class:`S3Backend`, its
+  backend (the async face of everything below);
 - ``_settings``: :class:`S3Settings`, the options, validated;
 - ``_client``: the aioboto3 client of each event loop; ``_redact``: credentials kept
   out of the SDK's logs;
@@ -13,6 +14,7 @@
 """
 
 from ._settings import S3Settings as S3Settings
+from .backend import S3Backend
 from .store import S3ArtifactStore
 
-__all__ = ["S3ArtifactStore"]
+__all__ = ["S3ArtifactStore", "S3Backend", "S3Settings"]

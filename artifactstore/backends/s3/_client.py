@@ -140,7 +140,8 @@ class S3Client:
         config = Config(
             region_name=s.region,
             max_pool_connections=s.max_pool_connections,
-            retries={"mode": s.retry_mode, "max_attempts": s.max_attempts},
+            # total_max_attempts counts the first try; botocore's max_attempts would not.
+            retries={"mode": s.retry_mode, "total_max_attempts": s.max_attempts},
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
             s3={

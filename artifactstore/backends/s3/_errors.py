@@ -48,6 +48,19 @@ _DENIED = {
     "AccountProblem",
 }
 
+# Error codes S3 and its look-alikes answer for a moment's overload or a race.
+_TRANSIENT = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "ConditionalRequestConflict",
+    "OperationAborted",
+}
+
 
 class SourceChanged(Exception):
     """A copy's source no longer had the ETag it was read with: look at it again.
@@ -136,7 +149,11 @@ def _translate(exc: BaseException, bucket: str, key: str | None, doing: str) -> 
                 key=key,
             )
         message = exc.response.get("Error", {}).get("Message", "")
-        return StorageBackendError(f"S3 error {doing} {what}: {code or status} {message}", key=key)
+        return StorageBackendError(
+            f"S3 error {doing} {what}: {code or status} {message}",
+            key=key,
+            retryable=status >= 500 or status == 429 or code in _TRANSIENT,
+        )
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return StorageConfigError(
             "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
@@ -147,6 +164,7 @@ def _translate(exc: BaseException, bucket: str, key: str | None, doing: str) -> 
         f"S3 unreachable or failing while {doing} {what}: {type(exc).__name__}; "
         "check AWS_S3_ENDPOINT_URL and the network",
         key=key,
+        retryable=True,  # a connection, a timeout, a read cut short: worth another try
     )
 
 

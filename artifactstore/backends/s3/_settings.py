@@ -1,14 +1,53 @@
-"""The S3 backend's settings: every option of ``S3ArtifactStore``, validated once."""
+"""The S3 backend's settings: every option of ``S3ArtifactStore``, validated once.
+
+Also read from the environment (:meth:`S3Settings.from_env`) and from a store URL
+(:meth:`S3Settings.from_url`):
+
+========================== ============ ==============================================
+variable                   default      meaning
+========================== ============ ==============================================
+ALLOW_CLOUD_DEFAULT        ``false``    must be ``true`` for ARTIFACT_STORAGE_BACKEND=s3
+AWS_S3_BUCKET                           the S3 bucket
+AWS_S3_ENDPOINT_URL                     an S3-compatible endpoint (MinIO, Ceph, R2)
+AWS_REGION                 us-east-1    the S3 region
+ARTIFACT_S3_PREFIX                      a key prefix inside the bucket
+ARTIFACT_S3_SSE                         server-side encryption: AES256 or aws:kms
+ARTIFACT_S3_SSE_KMS_KEY_ID              the KMS key id, with ARTIFACT_S3_SSE=aws:kms
+ARTIFACT_S3_MAX_ATTEMPTS   5            attempts per S3 request (standard retry mode)
+========================== ============ ==============================================
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ... import keys as _keys
-from ...errors import StorageConfigError
+from ..._config import env, flag, query_options, shown
+from ...errors import InvalidKeyError, StorageConfigError
 
-__all__ = ["S3Settings"]
+__all__ = ["URL_OPTIONS", "S3Settings"]
+
+# S3 options a URL may carry, and the type of each. Credentials are deliberately
+# absent: they come from the standard AWS chain, never from a URL.
+URL_OPTIONS: dict[str, type] = {
+    **dict.fromkeys(
+        ("max_pool_connections", "max_attempts", "part_size", "parts_in_flight",
+         "multipart_threshold", "single_copy_limit"),
+        int,
+    ),
+    **dict.fromkeys(("connect_timeout", "read_timeout"), float),
+    "verify_bucket": bool,
+    **dict.fromkeys(
+        ("endpoint_url", "region", "profile_name", "addressing_style", "retry_mode", "sse",
+         "sse_kms_key_id", "sha256_record"),
+        str,
+    ),
+}  # fmt: skip
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 MiB = 1024 * 1024
 _MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
@@ -69,6 +108,101 @@ class S3Settings:
         settings = cls(bucket=bucket, **options)
         settings._check()
         return settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> S3Settings:
+        """The settings the environment describes (see the module docstring)."""
+        options = {**cls.options_from_env(environ), **overrides}
+        return cls.build(options.pop("bucket"), **options)
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> S3Settings:
+        """The settings of ``s3://bucket/prefix?option=value&...``."""
+        options = {**cls.options_from_url(url), **overrides}
+        return cls.build(options.pop("bucket"), **options)
+
+    @staticmethod
+    def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+        """``S3ArtifactStore``'s options (``bucket`` included) from the environment.
+
+        Cloud storage is opt-in only: without ``ALLOW_CLOUD_DEFAULT=true`` this is a
+        ``StorageConfigError``, never a silent fallback to local.
+        """
+        if not flag(environ, "ALLOW_CLOUD_DEFAULT", False):
+            raise StorageConfigError(
+                "ARTIFACT_STORAGE_BACKEND=s3 needs ALLOW_CLOUD_DEFAULT=true: cloud "
+                "storage is opt-in only (nothing falls back to local)",
+                setting="ALLOW_CLOUD_DEFAULT",
+            )
+        bucket = env(environ, "AWS_S3_BUCKET")
+        if bucket is None:
+            raise StorageConfigError(
+                "ARTIFACT_STORAGE_BACKEND=s3 needs AWS_S3_BUCKET", setting="AWS_S3_BUCKET"
+            )
+        options: dict[str, Any] = {
+            "bucket": bucket,
+            "endpoint_url": env(environ, "AWS_S3_ENDPOINT_URL"),
+            "region": env(environ, "AWS_REGION") or "us-east-1",
+            "prefix": env(environ, "ARTIFACT_S3_PREFIX") or "",
+        }
+        sse = env(environ, "ARTIFACT_S3_SSE")
+        if sse is not None:
+            if sse not in ("AES256", "aws:kms"):
+                raise StorageConfigError(
+                    f"ARTIFACT_S3_SSE={sse!r} is not AES256 or aws:kms", setting="ARTIFACT_S3_SSE"
+                )
+            options["sse"] = sse
+        kms_key = env(environ, "ARTIFACT_S3_SSE_KMS_KEY_ID")
+        if kms_key is not None:
+            if sse != "aws:kms":
+                raise StorageConfigError(
+                    "ARTIFACT_S3_SSE_KMS_KEY_ID needs ARTIFACT_S3_SSE=aws:kms",
+                    setting="ARTIFACT_S3_SSE_KMS_KEY_ID",
+                )
+            options["sse_kms_key_id"] = kms_key
+        attempts = env(environ, "ARTIFACT_S3_MAX_ATTEMPTS")
+        if attempts is not None:
+            if not attempts.isdigit() or not 1 <= int(attempts) <= 20:
+                raise StorageConfigError(
+                    f"ARTIFACT_S3_MAX_ATTEMPTS={attempts!r} must be a whole number from 1 to 20",
+                    setting="ARTIFACT_S3_MAX_ATTEMPTS",
+                )
+            options["max_attempts"] = int(attempts)
+        return options
+
+    @staticmethod
+    def options_from_url(url: str) -> dict[str, Any]:
+        """The options (``bucket`` included) of ``s3://bucket/prefix?option=value&...``."""
+        if not url[3:].startswith("//"):
+            raise StorageConfigError(f"{shown(url)!r} is not s3://bucket/prefix", setting="url")
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise StorageConfigError(
+                "credentials do not belong in a store URL; use the AWS chain (AWS_PROFILE, "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a role)",
+                setting="url",
+            )
+        bucket = parts.netloc
+        if not bucket:
+            raise StorageConfigError(
+                f"{shown(url)!r} names no bucket; use s3://bucket/prefix", setting="url"
+            )
+        if not _BUCKET.fullmatch(bucket):
+            raise StorageConfigError(
+                f"{bucket!r} in {shown(url)!r} is not a bucket name", setting="url"
+            )
+        if parts.fragment:
+            raise StorageConfigError(
+                f"{shown(url)!r} has a fragment ('#'); remove it", setting="url"
+            )
+        query = query_options(url, URL_OPTIONS)
+        try:
+            prefix = _keys.normalize_prefix(unquote(parts.path).strip("/"))
+        except InvalidKeyError as exc:
+            raise StorageConfigError(
+                f"the prefix of {shown(url)!r} is not valid: {exc}", setting="url"
+            ) from None
+        return {"bucket": bucket, "prefix": prefix, **query}
 
     def _check(self) -> None:
         def bad(setting: str, why: str) -> StorageConfigError:

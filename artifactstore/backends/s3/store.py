@@ -1,43 +1,17 @@
-"""``S3ArtifactStore``: artifacts as objects in an S3 bucket (AWS, MinIO, Ceph RGW, R2).
-
-Opt-in (``pip install 'artifactstore[s3]'``). One aioboto3 client per store,
-created on first use and closed by ``aclose()``; never a client per call.
-
-What is stored with each object: the bytes; ``Content-Type`` = the mime type;
-``x-amz-meta-*`` = the user's metadata plus ``artifactstore-sha256``, so
-``get_metadata`` is one HEAD. Small payloads are one PutObject; large or
-unknown-length ones a multipart upload (``_upload``). A SHA-256 known only at the
-end of a stream (or a large file, read once) comes after S3 fixed the object's
-metadata: it is recorded in a tag, or by a copy where tagging is refused (``_sha``).
-"""
+"""``S3ArtifactStore``: an ``ArtifactStore`` over the S3 backend."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import hashlib
-import os
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
-from typing import Any, ClassVar
-
-import anyio
-from botocore.exceptions import ClientError
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ... import _publish
-from ..._sources import BytesSource, PathSource, Source, chunks_of, exact_parts, prepend
-from ...errors import ArtifactNotFoundError, InvalidKeyError
-from ...metadata import ArtifactMetadata
-from ...protocol import ArtifactStore, Listing
-from . import _manage
-from . import _metadata as _meta
-from ._client import S3Client
-from ._errors import error_code
-from ._objects import Objects
-from ._read import S3Opened
+from ...store import ArtifactStore
 from ._settings import S3Settings
-from ._sha import TAG_MARK, version_of
-from ._upload import MAX_PARTS, hash_update, multipart_upload
+from .backend import S3Backend
+
+if TYPE_CHECKING:
+    from ...layers import Layer
 
 __all__ = ["S3ArtifactStore"]
 
@@ -48,278 +22,23 @@ class S3ArtifactStore(ArtifactStore):
     Credentials come from the standard AWS chain (environment, profile, role) unless
     given; they never appear in a repr, a log line or an error message. See
     :class:`~artifactstore.backends.s3.S3Settings` for every option.
+
+    :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
     """
 
-    backend_name: ClassVar[str] = "s3"
-
-    def __init__(self, bucket: str, **options: Any) -> None:
-        self._settings = S3Settings.build(bucket, **options)
-        self._client = S3Client(self._settings)
-        self._bucket = self._settings.bucket
-        self._prefix = self._settings.prefix
-        self._objects = Objects(self._settings, self._client)
+    def __init__(self, bucket: str, *, layers: Sequence[Layer] = (), **options: Any) -> None:
+        self._s3 = S3Backend(S3Settings.build(bucket, **options))
+        super().__init__(self._s3, layers=layers)
 
     @property
     def bucket(self) -> str:
         """The bucket name."""
-        return self._bucket
+        return self._s3.bucket
 
-    def _key_from_location(self, key: str) -> str | None:
-        if not key.startswith("s3://"):
-            return None
-        # storage_uri is "s3://bucket/key", the key as is (not URL-encoded, as S3
-        # tools write it): strip the prefix rather than parse it as a URL ('#', '?').
-        own = f"s3://{self._bucket}/"
-        if not key.startswith(own):
-            raise InvalidKeyError(f"{key!r} is not in bucket {self._bucket!r}", key=key)
-        return key[len(own) :]
-
-    # ------------------------------------------------------------------- writing
-
-    async def _put(
-        self,
-        key: str,
-        source: Source,
-        *,
-        mime_type: str,
-        metadata: dict[str, str],
-        if_not_exists: bool,
-    ) -> ArtifactMetadata:
-        settings = self._settings
-        _meta.check_budget(metadata)  # as S3 counts it, before any request
-        known_sha: str | None = None
-        if isinstance(source, BytesSource):
-            if len(source.data) <= settings.multipart_threshold:
-                return await self._objects.put_object(
-                    key, bytes(source.data), mime_type, metadata, if_not_exists
-                )
-            # In memory and immutable: hash first, so the SHA-256 goes in the metadata.
-            self._check_part_count(len(source.data))
-            hasher = hashlib.sha256()
-            await hash_update(hasher, source.data)
-            known_sha = hasher.hexdigest()
-        elif isinstance(source, PathSource):
-            size = (await anyio.to_thread.run_sync(os.stat, source.path)).st_size
-            self._check_part_count(size)
-            if size <= settings.multipart_threshold:  # one read, hashed in memory
-                data = b"".join([chunk async for chunk in chunks_of(source, size + 1)])
-                return await self._objects.put_object(key, data, mime_type, metadata, if_not_exists)
-            # Larger: read once, hashed while its parts upload (the file may change
-            # meanwhile: the SHA-256 is always that of the bytes uploaded).
-
-        parts = exact_parts(source, settings.part_size)
-        first = await anext(parts, b"")
-        if len(first) < settings.part_size:  # the whole stream fit in one part
-            await parts.aclose()  # type: ignore[attr-defined]
-            return await self._objects.put_object(key, first, mime_type, metadata, if_not_exists)
-        held = [first]
-        del first  # the upload holds parts_in_flight parts at most: not this one too
-        return await self._put_multipart(
-            key, prepend(held, parts), known_sha, mime_type, metadata, if_not_exists
-        )
-
-    def _check_part_count(self, size: int) -> None:
-        """Refuse up front what would need more parts than S3 allows."""
-        if size > self._settings.part_size * MAX_PARTS:
-            raise ValueError(
-                f"{size} bytes need more than {MAX_PARTS} parts of {self._settings.part_size}; "
-                "use a larger part_size for artifacts this big"
-            )
-
-    async def _put_multipart(
-        self,
-        key: str,
-        parts: AsyncIterator[bytes],
-        known_sha: str | None,
-        mime: str,
-        metadata: dict[str, str],
-        if_not_exists: bool,
-    ) -> ArtifactMetadata:
-        """A multipart upload; a SHA-256 not ``known_sha`` beforehand is recorded after it."""
-        client = await self._client.get()
-        completed, streamed_sha, size = await multipart_upload(
-            client,
-            bucket=self._bucket,
-            key=self._objects.object_key(key),
-            parts=parts,
-            create_args=self._objects.headers(mime, metadata, known_sha or TAG_MARK),
-            parts_in_flight=self._settings.parts_in_flight,
-            if_not_exists=if_not_exists,
-            errors=lambda doing: self._objects.errors(key, doing),
-            hash_parts=known_sha is None,
-            sign_payloads=self._settings.signs_payloads,
-        )
-        sha256 = known_sha or streamed_sha
-        assert sha256 is not None
-        if known_sha is None:
-            # Shielded: the bytes are in place, so finish even if the caller is cancelled.
-            with anyio.CancelScope(shield=True):
-                await self._objects.record(
-                    key, completed, sha256=sha256, size=size, mime=mime, metadata=metadata
-                )
-        return self._objects.written(key, size, mime, metadata, sha256)
-
-    # ------------------------------------------------------------------- reading
-
-    async def _open(self, key: str, start: int, end: int | None, chunk: int) -> S3Opened:
-        client = await self._client.get()
-        args: dict[str, Any] = {"Bucket": self._bucket, "Key": self._objects.object_key(key)}
-        if start or end is not None:
-            args["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        if end is not None and end <= start:  # an empty range: S3 has no way to ask for one
-            return S3Opened(self._bucket, await self._objects.look(key), None, 0, chunk)
-        with self._objects.errors(key, "reading"):
-            try:
-                answer = await client.get_object(**args)
-            except ClientError as exc:
-                if error_code(exc)[0] != "InvalidRange":
-                    raise
-                answer = None  # the range starts past the end: nothing to read
-        if answer is None:
-            return S3Opened(self._bucket, await self._objects.look(key), None, 0, chunk)
-        version = version_of(self._objects.object_key(key), answer)
-        meta = self._objects.metadata(key, answer, size=version[2])
-        learn: Callable[[str], None] | None = None
-        if meta.sha256 is None:
-            try:  # recorded in a tag? Never a download here, for a range of a few bytes.
-                sha256 = await self._objects.sha256_of(key, answer, download=False)
-            except BaseException:
-                answer["Body"].close()
-                raise
-            if sha256 is not None:
-                meta = dataclasses.replace(meta, sha256=sha256)
-            elif "Range" not in args:  # the whole object: learn its SHA-256 as it is read
-                learn = functools.partial(self._objects.known.remember, version)
-        body, length = answer["Body"], answer.get("ContentLength", 0)
-        return S3Opened(self._bucket, meta, body, length, chunk, learn=learn)
-
-    async def _head(self, key: str) -> ArtifactMetadata:
-        return await self._objects.head(key)
-
-    async def exists(self, key: str) -> bool:
-        """Return whether an object is stored at ``key`` (one HEAD, no hashing)."""
-        key = self.normalize_key(key)
-        client = await self._client.get()
-        try:
-            with self._objects.errors(key, "checking"):
-                await client.head_object(Bucket=self._bucket, Key=self._objects.object_key(key))
-        except ArtifactNotFoundError:
-            return False
-        return True
-
-    async def _delete(self, key: str) -> bool:
-        # DeleteObject answers 204 whether or not the key existed: ask first.
-        if not await self.exists(key):
-            return False
-        client = await self._client.get()
-        with self._objects.errors(key, "deleting"):
-            await client.delete_object(Bucket=self._bucket, Key=self._objects.object_key(key))
-        return True
-
-    async def _copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
-        """A server-side copy (CopyObject, or UploadPartCopy parts); see ``_manage``."""
-        return await _manage.copy(self._objects, src, dst, if_not_exists=if_not_exists)
-
-    async def _move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
-        """Copy server-side, then delete the source: S3 has no rename.
-
-        Not atomic as a whole: each step is, but a crash between the two leaves the
-        artifact at both keys (never at neither); moving again (without
-        ``if_not_exists``) finishes the job.
-        """
-        meta = await self._copy(src, dst, if_not_exists=if_not_exists)
-        client = await self._client.get()
-        with self._objects.errors(src, "deleting"):
-            await client.delete_object(Bucket=self._bucket, Key=self._objects.object_key(src))
-        return meta
-
-    async def _delete_prefix(self, prefix: str) -> int:
-        return await _manage.delete_prefix(self._objects, prefix)
-
-    def _url(self) -> str:
-        return _manage.store_url(self._settings)
-
-    async def _get_url(self, key: str, expires_in: int) -> str:
-        client = await self._client.get()
-        with self._objects.errors(key, "signing a URL for"):
-            url: str = await client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self._bucket, "Key": self._objects.object_key(key)},
-                ExpiresIn=expires_in,
-            )
-        return url
-
-    async def _list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
-        client = await self._client.get()
-        full = self._objects.object_key(prefix) if prefix else self._prefix
-        list_prefix = f"{full}/" if full else ""
-        strip = len(f"{self._prefix}/") if self._prefix else 0
-        args: dict[str, Any] = {"Bucket": self._bucket, "Prefix": list_prefix}
-        if not recursive:
-            args["Delimiter"] = "/"
-        while True:
-            with self._objects.errors(prefix or None, "listing"):
-                page = await client.list_objects_v2(**args)
-            artifacts = []
-            for item in page.get("Contents", []):
-                key = item["Key"][strip:]
-                if _manage.is_key(key):
-                    artifacts.append(
-                        ArtifactMetadata(
-                            storage_backend="s3",
-                            storage_key=key,
-                            storage_uri=self._objects.uri(key),
-                            sha256=None,  # not in a listing: one HEAD per item would tell
-                            size_bytes=item.get("Size", 0),
-                            mime_type=None,
-                            last_modified=item["LastModified"].astimezone(timezone.utc),
-                        )
-                    )
-            folders = [
-                p["Prefix"][strip:].rstrip("/")
-                for p in page.get("CommonPrefixes", [])
-                if _manage.is_key(p["Prefix"][strip:].rstrip("/"))
-            ]
-            yield Listing(artifacts, folders)
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return
-            args["ContinuationToken"] = token
-
-    async def cleanup(self, *, older_than: float | None = None) -> int:
-        """Abort incomplete multipart uploads under the prefix begun over ``older_than`` s ago.
-
-        ``older_than`` defaults to one hour, sparing uploads in progress elsewhere.
-        The bucket lifecycle rule ``AbortIncompleteMultipartUpload`` does the same
-        on S3's side; this is for when a process was killed outright.
-        """
-        limit = 3600.0 if older_than is None else older_than
-        client = await self._client.get()
-        cutoff = datetime.now(timezone.utc).timestamp() - limit
-        args: dict[str, Any] = {"Bucket": self._bucket}
-        if self._prefix:
-            args["Prefix"] = f"{self._prefix}/"
-        aborted = 0
-        while True:
-            with self._objects.errors(None, "listing the incomplete uploads of"):
-                page = await client.list_multipart_uploads(**args)
-            for upload in page.get("Uploads", []):
-                if upload["Initiated"].timestamp() > cutoff:
-                    continue
-                aborting = self._objects.errors(upload["Key"], "aborting")
-                with anyio.CancelScope(shield=True), aborting:
-                    await client.abort_multipart_upload(
-                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
-                aborted += 1
-            if not page.get("IsTruncated"):
-                return aborted
-            args["KeyMarker"] = page.get("NextKeyMarker")
-            args["UploadIdMarker"] = page.get("NextUploadIdMarker")
-
-    async def aclose(self) -> None:
-        """Close the S3 client and its connection pool."""
-        await self._client.aclose()
+    @property
+    def settings(self) -> S3Settings:
+        """The store's options, validated."""
+        return self._s3.settings
 
 
 # Users import it as artifactstore.S3ArtifactStore (loaded on first use, so named here).

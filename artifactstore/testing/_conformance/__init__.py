@@ -4,7 +4,7 @@ In the manner of object_store's conformance tests: each check is an ``async``
 function taking a fresh, empty store and a scratch folder outside it (for source
 files), and raising ``AssertionError`` (or the unexpected exception) when the store
 breaks the contract. Checks that need an optional capability (see
-:class:`Capabilities`) run only on backends that declare it.
+:class:`~artifactstore.BackendInfo`) run only on backends that declare it.
 
 The checks live in one module per topic; ``_TOPICS`` below sets their order, which
 reports and test ids show. This package needs nothing but artifactstore: ``raises``
@@ -14,7 +14,7 @@ all its modules are rewritten, so a failure shows the values compared.
 
 from __future__ import annotations
 
-from .._capabilities import Capabilities
+from ...backend import BackendInfo
 from . import _edges, _listing, _manage, _put, _read
 from ._check import CheckFunction, ConformanceCheck, Raised, raises, registered
 
@@ -37,16 +37,16 @@ CHECKS: tuple[ConformanceCheck, ...] = tuple(
 )
 
 
-def conformance_checks(capabilities: Capabilities | None = None) -> list[ConformanceCheck]:
-    """The checks a backend with ``capabilities`` must pass, in a stable order.
+def conformance_checks(info: BackendInfo | None = None) -> list[ConformanceCheck]:
+    """The checks a backend described by ``info`` must pass, in a stable order.
 
-    ``None`` means the default :class:`Capabilities`. For pytest::
+    ``None`` means a backend with the default capabilities. For pytest::
 
-        @pytest.mark.parametrize("check", conformance_checks(CAPS), ids=str)
+        @pytest.mark.parametrize("check", conformance_checks(MyBackend.info), ids=str)
         async def test_conformance(check, store, tmp_path):
             await check(store, tmp_path)
     """
-    capabilities = Capabilities() if capabilities is None else capabilities
-    if not isinstance(capabilities, Capabilities):
-        raise TypeError(f"capabilities must be a Capabilities, not {capabilities!r}")
-    return [c for c in CHECKS if c.applies_to(capabilities)]
+    info = BackendInfo(name="", scheme="") if info is None else info
+    if not isinstance(info, BackendInfo):
+        raise TypeError(f"info must be a BackendInfo, not {info!r}")
+    return [c for c in CHECKS if c.applies_to(info)]

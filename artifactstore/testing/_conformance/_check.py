@@ -19,9 +19,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from ...backend import BackendInfo
 from ...metadata import ArtifactMetadata
-from ...protocol import ArtifactStore
-from .._capabilities import Capabilities
+from ...store import ArtifactStore
 
 CheckFunction = Callable[[ArtifactStore, Path], Awaitable[None]]
 E = TypeVar("E", bound=BaseException)
@@ -51,9 +51,9 @@ class ConformanceCheck:
         """Run the check on ``store``."""
         await self.function(store, scratch)
 
-    def applies_to(self, capabilities: Capabilities) -> bool:
-        """Whether a backend with ``capabilities`` must pass this check."""
-        return all(getattr(capabilities, k) == v for k, v in self.requires.items())
+    def applies_to(self, info: BackendInfo) -> bool:
+        """Whether a backend described by ``info`` must pass this check."""
+        return all(getattr(info, k) == v for k, v in self.requires.items())
 
     def __str__(self) -> str:
         return self.name
@@ -73,7 +73,7 @@ def registered() -> tuple[ConformanceCheck, ...]:
 
 def check(**requires: bool) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check; ``requires`` names the capability flags it needs."""
-    unknown = set(requires) - set(Capabilities.names())
+    unknown = set(requires) - set(BackendInfo.capability_names())
     if unknown:
         raise ValueError(f"unknown capabilities: {sorted(unknown)}")
 

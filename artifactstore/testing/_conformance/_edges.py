@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ...errors import InvalidKeyError
-from ...protocol import ArtifactStore
+from ...store import ArtifactStore
 from ._check import check, chunks, keys_of, raises, sha
 
 # ---------------------------------------------------------------------- keys

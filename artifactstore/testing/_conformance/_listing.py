@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ...errors import InvalidKeyError
-from ...protocol import ArtifactStore
+from ...store import ArtifactStore
 from ._check import check, chunks, keys_of, raises, sha
 
 # --------------------------------------------------------------------- listing

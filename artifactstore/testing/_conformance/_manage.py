@@ -9,7 +9,7 @@ from pathlib import Path
 from ..._worker import drive
 from ...errors import ArtifactExistsError, ArtifactNotFoundError, InvalidKeyError
 from ...metadata import ArtifactMetadata
-from ...protocol import ArtifactStore
+from ...store import ArtifactStore
 from ._check import MiB, assert_meta, check, keys_of, raises, sha, write_file
 
 # ------------------------------------------------------- copy / move / delete_prefix

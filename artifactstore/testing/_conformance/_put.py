@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...errors import ArtifactExistsError
 from ...metadata import ArtifactMetadata
-from ...protocol import ArtifactStore
+from ...store import ArtifactStore
 from ._check import MiB, assert_meta, assert_same, check, chunks, keys_of, raises, sha, write_file
 
 # --------------------------------------------------------------------------- put

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 from ...errors import ArtifactNotFoundError
-from ...protocol import ArtifactStore
+from ...store import ArtifactStore
 from ._check import MiB, check, keys_of, raises, sha
 
 # ------------------------------------------------------------------ get / stream

@@ -1,0 +1,448 @@
+"""``LocalBackend``: the async face of the local filesystem backend.
+
+It queues jobs (``_write``, ``_read``, ``_listing``, ``_manage``) on two lanes, each
+a ``BatchWorker`` thread:
+
+* the **small lane** runs everything that touches the index or a folder's entries
+  (open, create, rename, link, unlink, scan, small reads and small puts in one job
+  each) and ends every batch with the group commit (``Room.flush``);
+* the **large lane** runs the long work that touches only one operation's own
+  descriptors: chunks of large writes, their fsync, reads and hashing of large
+  files, kernel copies, the walk that plans a ``delete_prefix``.
+
+So a 1 GiB put never holds up a 5-byte get, and a caller's slow source (a pipe, a
+FIFO, a stalled mount) is read on a thread of its own (``artifactstore._sources``), never on a lane.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import anyio
+
+from ..._sources import BytesSource, Source, chunks_of
+from ..._worker import BatchWorker, driving
+from ...backend import Backend, BackendInfo, Listing
+from ...errors import InvalidKeyError, StoreClosedError
+from ...metadata import ArtifactMetadata
+from ...options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
+from ...signing import check_link_settings, signed_url
+from . import _manage, _prune, _read, _write
+from ._listing import scan
+from ._read import Reader
+from ._room import Room
+from ._temps import sweep_temporaries
+
+__all__ = ["LocalBackend"]
+
+T = TypeVar("T")
+#: Puts of up to this many bytes are written, fsynced and renamed in one small-lane job.
+SMALL_PUT = 1024 * 1024
+
+
+class _LocalOpened:
+    """An open local artifact, read chunk by chunk on its reader's lane."""
+
+    def __init__(self, room: Room, lane: BatchWorker, reader: Reader, options: ReadOptions) -> None:
+        self.metadata = _read.metadata_of(room, reader)
+        self._lane = lane
+        self._reader = reader
+        size, end = reader.st.st_size, options.end
+        self._offset = options.start
+        self._end = size if end is None else min(end, size)
+        self._chunk = options.chunk_size
+        self._closed = False
+
+    async def read(self) -> bytes:
+        size = min(self._chunk, self._end - self._offset)
+        if size <= 0 or self._closed:
+            return b""
+        data = await self._lane.run(_read.read, self._reader, self._offset, size)
+        self._offset += len(data)
+        if not data:  # the file shrank under us: stop rather than spin
+            self._end = self._offset
+        return data
+
+    async def aclose(self) -> None:
+        self.close_nowait()
+
+    def close_nowait(self) -> None:
+        # Queued, not run here: the lane may be reading this file right now, and
+        # jobs of a lane run in order, so the close comes after that read.
+        if not self._closed:
+            self._closed = True
+            self._lane.submit(_read.close, self._reader)
+
+
+class LocalBackend(Backend):
+    """Artifacts as files under ``root`` (the DataRoom).
+
+    The parameters are :class:`~artifactstore.LocalFilesystemArtifactStore`'s.
+    """
+
+    info = BackendInfo(
+        name="local",
+        scheme="file",
+        file_and_folder_at_same_key=False,
+        readable_urls=True,
+        sha256_in_listings=True,
+        runs_without_event_loop=True,
+    )
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        durable: bool = True,
+        file_mode: int = 0o640,
+        dir_mode: int = 0o750,
+        create: bool = True,
+        url_base: str | None = None,
+        url_secret: str | bytes | None = None,
+    ) -> None:
+        check_link_settings(url_base, url_secret)
+        self._url_base = url_base
+        self._url_secret = url_secret
+        given = os.path.abspath(os.path.expanduser(os.fspath(root)))
+        self._given_root = given
+        self._small = BatchWorker(
+            f"artifactstore-local:{given}", on_batch_end=self._flush, on_fork=self._after_fork
+        )
+        self._large = BatchWorker(f"artifactstore-local-large:{given}")
+        self._room = Room(
+            given,
+            durable=durable,
+            file_mode=file_mode,
+            dir_mode=dir_mode,
+            create=create,
+            on_staged=self._small.mark_needs_flush,
+        )
+        self._closed = False
+
+    def _flush(self) -> None:
+        self._room.flush()
+
+    def _after_fork(self) -> None:
+        self._room.after_fork()
+
+    @property
+    def root(self) -> str:
+        """The DataRoom folder, symlinks resolved."""
+        return self._room.root
+
+    @property
+    def durable(self) -> bool:
+        """Whether puts are fsynced before they return."""
+        return self._room.durable
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError()
+
+    async def _run(
+        self, fn: Callable[..., T], *args: Any, discard: Callable[[T], object] | None = None
+    ) -> T:
+        """Run ``fn(room, *args)`` on the small lane (preparing the root on first use)."""
+        self._check_open()
+        return await self._small.run(_prepared, self._room, fn, args, discard=discard)
+
+    async def _run_large(self, fn: Callable[..., T], *args: Any) -> T:
+        self._check_open()
+        return await self._large.run(fn, *args)
+
+    def _lane(self, reader: Reader) -> BatchWorker:
+        return self._large if reader.large else self._small
+
+    def url(self) -> str:
+        """``file:///root``, with ``?durable=false`` when so."""
+        # The resolved root, percent-encoded as storage URIs are (never the URL secret);
+        # a non-default durability is named, so store_from_url builds the same store.
+        uri = PurePosixPath(self._room.root).as_uri()
+        return uri if self._room.durable else f"{uri}?durable=false"
+
+    # ---------------------------------------------------------------- key spellings
+
+    def key_from_location(self, key: str) -> str | None:
+        """A ``file:`` URI or an absolute path inside the root, as a key."""
+        if key.startswith("file:"):
+            parts = urlsplit(key)
+            if parts.netloc not in ("", "localhost"):
+                raise InvalidKeyError(f"{key!r} is a file URI of another host", key=key)
+            path = unquote(parts.path)
+        elif key.startswith("/"):
+            path = key
+        else:
+            return None
+        if "\x00" in path or "/../" in path + "/":
+            raise InvalidKeyError(f"absolute path {key!r} must not contain '..'", key=key)
+        for root in (self._room.root, self._given_root):
+            if path.startswith(root + "/"):
+                return path[len(root) + 1 :]
+        raise InvalidKeyError(
+            f"{key!r} is an absolute path outside the DataRoom ({self._room.root}); "
+            "give a key relative to it",
+            key=key,
+        )
+
+    # ------------------------------------------------------------------- writing
+
+    async def put(self, key: str, source: Source, options: PutOptions) -> ArtifactMetadata:
+        """Small data in one small-lane job; larger data staged chunk by chunk on the large lane."""
+        mime_type, if_not_exists = options.mime_type, options.if_not_exists
+        metadata = dict(options.metadata)
+        if isinstance(source, BytesSource) and len(source.data) <= SMALL_PUT:
+            return await self._run(
+                _write.put_bytes, key, source.data, mime_type, metadata, if_not_exists
+            )
+        chunks = chunks_of(source, DEFAULT_CHUNK_SIZE)
+        try:
+            # A source that turns out small is written in one job, like small bytes.
+            head: list[bytes | bytearray | memoryview] = []
+            total = 0
+            async for chunk in chunks:
+                head.append(chunk)
+                total += len(chunk)
+                if total > SMALL_PUT:
+                    break
+            else:
+                data = memoryview(b"".join(head))
+                return await self._run(
+                    _write.put_bytes, key, data, mime_type, metadata, if_not_exists
+                )
+            return await self._put_large(key, head, chunks, mime_type, metadata, if_not_exists)
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    async def _put_large(
+        self,
+        key: str,
+        head: list[bytes | bytearray | memoryview],
+        rest: AsyncIterator[bytes | bytearray | memoryview],
+        mime_type: str,
+        metadata: dict[str, str],
+        if_not_exists: bool,
+    ) -> ArtifactMetadata:
+        room = self._room
+        upload: _write.Upload = await self._run(_write.begin, key, discard=self._abort_later)
+        try:
+            for chunk in head:
+                await self._run_large(_write.write, room, upload, chunk)
+            head.clear()
+            async for chunk in rest:
+                await self._run_large(_write.write, room, upload, chunk)
+            await self._run_large(_write.sync, room, upload)
+            return await self._run(_write.commit, upload, mime_type, metadata, if_not_exists)
+        except BaseException as exc:
+            # Removes the temporary file (a no-op if the commit happened after all),
+            # on the large lane, after any write of this upload still running there.
+            await self._clean_up(self._large, exc, _write.abort, room, upload)
+            raise
+
+    def _abort_later(self, upload: _write.Upload) -> None:
+        self._large.submit(_write.abort, self._room, upload)
+
+    async def _clean_up(
+        self, lane: BatchWorker, exc: BaseException, fn: Callable[..., object], *args: Any
+    ) -> None:
+        """Run the clean-up ``fn(*args)`` of a write that raised ``exc``.
+
+        After a failure it is awaited, so that the error reaches the caller once
+        nothing of the write is left on disk. After a cancellation (or if running it
+        fails) it is queued instead: a cancelled task must not wait for the disk.
+        """
+        if isinstance(exc, Exception):
+            try:
+                await lane.run(fn, *args)
+                return
+            except Exception:  # queued below: a second failure is logged there
+                pass
+            except BaseException:  # cancelled meanwhile: an abandoned job is skipped
+                lane.submit(fn, *args)  # (a second run of it is a no-op)
+                raise
+        lane.submit(fn, *args)
+
+    # ---------------------------------------------------------------- management
+
+    async def copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """A kernel copy (reflink or ``copy_file_range``) staged and committed like a put.
+
+        The source's recorded SHA-256 is carried only if the source did not change
+        during the copy; otherwise the copied bytes are hashed. A chunk per job.
+        """
+        room = self._room
+        slot = _manage.CopySlot()
+        copy: _manage.Copy | None = None
+        try:
+            copy = await self._run(_manage.begin_copy, slot, src, dst, if_not_exists)
+            while await self._run_large(_manage.copy_more, room, copy, _manage.COPY_CHUNK):
+                pass
+            if copy.sha256 is None:  # a legacy file, or changed under us: hash the copy
+                offset = 0
+                while n := await self._run_large(
+                    _manage.hash_copy, room, copy, offset, _manage.COPY_CHUNK
+                ):
+                    offset += n
+            await self._run_large(_write.sync, room, copy.upload)
+            return await self._run(_manage.commit_copy, copy, if_not_exists)
+        except BaseException as exc:
+            # Removes the temporary file (a no-op after a commit). Not begun yet
+            # (cancelled while begin_copy ran): on the small lane, after it; else on
+            # the large lane, after any copy job still running there.
+            lane = self._small if copy is None else self._large
+            await self._clean_up(lane, exc, _manage.abort_copy, room, slot)
+            raise
+
+    async def move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        """An atomic rename (link then unlink with ``if_not_exists``); the index row follows."""
+        renamed, meta = await self._run(_manage.move, src, dst, if_not_exists)
+        if not renamed:  # a symlink: copy what it leads to, then remove the link
+            return await super().move(src, dst, if_not_exists=if_not_exists)
+        if meta is None:  # the index knew nothing current: hash it at its new place
+            return await self.head(dst)
+        return meta
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Unlink every artifact under ``prefix`` (a thousand per job), then empty folders."""
+        await self._run(_noop)  # prepares the root
+        plan = await self._run_large(_prune.plan_prefix, self._room, prefix)
+        count = 0
+        for i in range(0, len(plan.keys), _prune.DELETE_BATCH):
+            batch = plan.keys[i : i + _prune.DELETE_BATCH]
+            count += await self._run(_prune.delete_keys, batch)
+        await self._run(_prune.remove_folders, prefix, plan.folders)
+        return count
+
+    # ------------------------------------------------------------------- reading
+
+    async def _complete(self, reader: Reader) -> Reader:
+        """Fill in ``reader.sha256`` by hashing the file, a chunk per job on its lane."""
+        lane = self._lane(reader)
+        while reader.sha256 is None:  # hash_more starts over if the file changes
+            hasher, offset = hashlib.sha256(), 0
+            while n := await lane.run(
+                _read.hash_more, self._room, reader, hasher, offset, DEFAULT_CHUNK_SIZE
+            ):
+                offset += n
+        await self._run(_read.remember, reader)
+        return reader
+
+    async def _opened_reader(self, key: str) -> Reader:
+        reader: Reader = await self._run(_read.open_reader, key, discard=self._close_later)
+        try:
+            if reader.sha256 is None:
+                await self._complete(reader)
+        except BaseException:
+            self._close_later(reader)
+            raise
+        return reader
+
+    def _close_later(self, reader: Reader) -> None:
+        self._lane(reader).submit(_read.close, reader)
+
+    async def open(self, key: str, options: ReadOptions) -> _LocalOpened:
+        """Open the file (hashing it first if the index has no current SHA-256)."""
+        reader = await self._opened_reader(key)
+        return _LocalOpened(self._room, self._lane(reader), reader, options)
+
+    async def read(self, key: str) -> tuple[bytes, ArtifactMetadata]:
+        """A small artifact in a single small-lane job; a large one in chunks."""
+        reader, data = await self._run(_read.read_small, key)
+        if data is None or reader.sha256 is None:  # large: read it in chunks
+            self._close_later(reader)
+            return await super().read(key)
+        return data, _read.metadata_of(self._room, reader)
+
+    async def head(self, key: str) -> ArtifactMetadata:
+        """The index row, or the file hashed when the index has none current."""
+        reader = await self._opened_reader(key)
+        try:
+            return _read.metadata_of(self._room, reader)
+        finally:
+            self._close_later(reader)
+
+    async def exists(self, key: str) -> bool:
+        """One ``stat``, no hashing."""
+        return await self._run(_read.exists, key)
+
+    async def delete(self, key: str) -> bool:
+        """Unlink the file and its index row."""
+        return await self._run(_write.delete, key)
+
+    async def get_url(self, key: str, expires_in: int) -> str:
+        """A signed link under ``url_base``, else the file's ``file:`` URI."""
+        if self._url_base is not None and self._url_secret is not None:
+            return signed_url(self._url_base, self._url_secret, key, expires_in)
+        return self._room.uri_of(key)
+
+    async def list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
+        """Folder by folder, depth first: key order."""
+        if not recursive:
+            entries = await self._run(scan, prefix, True)
+            yield Listing(
+                [meta for _, meta in entries if meta is not None],
+                [key for key, meta in entries if meta is None],
+            )
+            return
+        # Depth-first, each folder's entries in order: that is key order, because
+        # folders sort as "name/". Memory holds one folder listing per level.
+        stack = [iter(await self._run(scan, prefix, False))]
+        while stack:
+            page: list[ArtifactMetadata] = []
+            for key, meta in stack[-1]:
+                if meta is None:
+                    if page:
+                        yield Listing(page, [])
+                    stack.append(iter(await self._run(scan, key, False)))
+                    break
+                page.append(meta)
+            else:
+                stack.pop()
+                if page:
+                    yield Listing(page, [])
+
+    async def cleanup(self, *, older_than: float | None = None) -> int:
+        """Remove temporary files of dead writers (and, with ``older_than``, older ones)."""
+        root_fd = await self._run(_dup_root, discard=os.close)
+        if driving():  # the sync facade's own thread may block
+            return sweep_temporaries(root_fd, older_than)
+        return await anyio.to_thread.run_sync(sweep_temporaries, root_fd, older_than)
+
+    async def quiesce(self) -> None:
+        """Wait for the clean-ups queued so far: small lane first, which may queue on the large."""
+        if not self._closed:
+            await self._small.run(_noop)
+            await self._large.run(_noop)
+
+    async def aclose(self) -> None:
+        """Finish queued work (committing the index), then stop the lanes' threads."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            # Clean-ups first: a discarded result on the small lane queues its abort on
+            # the large lane, so drain the small lane, then the large one.
+            await self._small.run(_noop)
+            await self._large.run(_noop)
+            await self._small.run(self._room.index.close)
+        finally:
+            self._small.submit(self._room.shutdown)
+            self._small.close()
+            self._large.close()
+
+
+def _prepared(room: Room, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    room.prepare()
+    return fn(room, *args)
+
+
+def _noop(*_: object) -> None:
+    pass
+
+
+def _dup_root(room: Room) -> int:
+    return os.dup(room.tree.fd)

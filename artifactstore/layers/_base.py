@@ -1,0 +1,163 @@
+"""``Layer`` and ``LayeredBackend``: a backend that wraps another one.
+
+A :class:`Layer` is the configuration (``RetryLayer(attempts=5)``); its
+:meth:`Layer.wrap` returns a :class:`LayeredBackend` over the backend below. A
+layered backend forwards everything it does not change. Every single-step
+operation passes through :meth:`LayeredBackend.around`, so a layer that treats all
+operations alike (a limit, a deadline, a log line) overrides that one method;
+streams are handed to :meth:`LayeredBackend.opened` once open.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import ClassVar, Literal, TypeVar
+
+from .._sources import Source
+from ..backend import Backend, BackendInfo, Listing, OpenedArtifact
+from ..metadata import ArtifactMetadata
+from ..options import PutOptions, ReadOptions
+
+__all__ = ["WRITES", "Layer", "LayeredBackend", "Operation"]
+
+T = TypeVar("T")
+
+#: The operations a layer sees, named after the public method they serve: ``get``
+#: is :meth:`Backend.read`, ``stream`` :meth:`Backend.open`, ``get_metadata``
+#: :meth:`Backend.head`, ``list`` one page of :meth:`Backend.list_dir`.
+Operation = Literal[
+    "put",
+    "get",
+    "stream",
+    "get_metadata",
+    "exists",
+    "delete",
+    "copy",
+    "move",
+    "delete_prefix",
+    "list",
+    "get_url",
+    "cleanup",
+]
+#: The operations that change what is stored.
+WRITES: frozenset[str] = frozenset({"put", "copy", "move", "delete", "delete_prefix", "cleanup"})
+
+_END = object()
+
+
+class Layer(abc.ABC):
+    """A piece of behaviour put around every operation of a backend.
+
+    Give layers to :meth:`ArtifactStore.layer` (or the store's ``layers=``); the
+    first listed sits closest to the backend.
+    """
+
+    #: The layer's name in ``BackendInfo.layers``.
+    name: ClassVar[str] = "layer"
+    #: Whether a backend that runs without an event loop still does under this
+    #: layer (the sync facade's fast path): true when the layer awaits nothing
+    #: but what it wraps, or waits through ``artifactstore._worker`` (which blocks
+    #: the driving thread instead of the loop).
+    keeps_sync_fast_path: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def wrap(self, backend: Backend) -> Backend:
+        """Return ``backend`` wrapped in this layer."""
+
+
+class LayeredBackend(Backend):
+    """A backend over ``inner`` that forwards everything, through :meth:`around`.
+
+    :param inner: the backend below.
+    :param layer: the layer this backend applies (names it in ``info.layers`` and
+        says whether the sync fast path is kept).
+    """
+
+    def __init__(self, inner: Backend, layer: Layer) -> None:
+        self.inner = inner
+        below = inner.info
+        self.info: BackendInfo = dataclasses.replace(
+            below,
+            layers=(layer.name, *below.layers),
+            runs_without_event_loop=below.runs_without_event_loop and layer.keeps_sync_fast_path,
+        )
+
+    async def around(
+        self, operation: Operation, key: str | None, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run one operation (``call()``, the backend below doing it); override to change it.
+
+        ``key`` is the artifact key, the source key of a copy or move, the prefix of
+        a listing or ``delete_prefix``, or ``None`` (``cleanup``).
+        """
+        return await call()
+
+    def opened(self, key: str, opened: OpenedArtifact) -> OpenedArtifact:
+        """The stream of ``key`` as this layer hands it up; override to watch its reads."""
+        return opened
+
+    # ------------------------------------------------------------- forwarded
+
+    async def put(self, key: str, source: Source, options: PutOptions) -> ArtifactMetadata:
+        return await self.around("put", key, lambda: self.inner.put(key, source, options))
+
+    async def open(self, key: str, options: ReadOptions) -> OpenedArtifact:
+        opened = await self.around("stream", key, lambda: self.inner.open(key, options))
+        return self.opened(key, opened)
+
+    async def read(self, key: str) -> tuple[bytes, ArtifactMetadata]:
+        return await self.around("get", key, lambda: self.inner.read(key))
+
+    async def head(self, key: str) -> ArtifactMetadata:
+        return await self.around("get_metadata", key, lambda: self.inner.head(key))
+
+    async def exists(self, key: str) -> bool:
+        return await self.around("exists", key, lambda: self.inner.exists(key))
+
+    async def delete(self, key: str) -> bool:
+        return await self.around("delete", key, lambda: self.inner.delete(key))
+
+    async def copy(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        return await self.around(
+            "copy", src, lambda: self.inner.copy(src, dst, if_not_exists=if_not_exists)
+        )
+
+    async def move(self, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
+        return await self.around(
+            "move", src, lambda: self.inner.move(src, dst, if_not_exists=if_not_exists)
+        )
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await self.around("delete_prefix", prefix, lambda: self.inner.delete_prefix(prefix))
+
+    async def list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
+        pages = self.inner.list_dir(prefix, recursive=recursive)
+        try:
+            while True:
+                page = await self.around("list", prefix, lambda: anext(pages, _END))
+                if page is _END:
+                    return
+                assert isinstance(page, Listing)
+                yield page
+        finally:
+            await pages.aclose()  # type: ignore[attr-defined]
+
+    async def get_url(self, key: str, expires_in: int) -> str:
+        return await self.around("get_url", key, lambda: self.inner.get_url(key, expires_in))
+
+    async def cleanup(self, *, older_than: float | None = None) -> int:
+        return await self.around("cleanup", None, lambda: self.inner.cleanup(older_than=older_than))
+
+    def url(self) -> str:
+        return self.inner.url()
+
+    def key_from_location(self, key: str) -> str | None:
+        return self.inner.key_from_location(key)
+
+    async def quiesce(self) -> None:
+        await self.inner.quiesce()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

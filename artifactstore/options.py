@@ -1,0 +1,47 @@
+"""The options of a write and of a read, as the store hands them to its backend.
+
+``ArtifactStore.put`` and ``ArtifactStore.stream`` check and normalize their keyword
+arguments once, then pass one of these frozen records down through the layers to
+the backend. A new option is a field here, a keyword of the public method, and
+code in the backends that implement it: no backend or layer signature changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "PutOptions", "ReadOptions"]
+
+#: Chunk size of reads and streamed writes: large enough to amortize a thread hop
+#: or an HTTP read, small enough that memory stays flat.
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PutOptions:
+    """How to store one artifact (already checked by ``ArtifactStore.put``)."""
+
+    #: The artifact's mime type (``type/subtype``; guessed from the key when not given).
+    mime_type: str
+    #: The user's metadata, checked by :func:`artifactstore.metadata.validate_user_metadata`.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    #: Fail with ``ArtifactExistsError`` when the key exists (atomically).
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Which bytes of an artifact to read, and in what chunks (checked by ``stream``)."""
+
+    #: First byte to read.
+    start: int = 0
+    #: One past the last byte to read (exclusive, as in slicing); ``None``: to the end.
+    end: int | None = None
+    #: Largest chunk a read returns.
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    @property
+    def ranged(self) -> bool:
+        """Whether only part of the artifact is asked for."""
+        return self.start != 0 or self.end is not None
