@@ -16,8 +16,8 @@ from typing import IO, Union
 
 import aiofiles
 
+from ._drive import driving
 from ._threads import SOURCE_READERS
-from ._worker import driving
 
 __all__ = [
     "AsyncIterableSource",

@@ -19,28 +19,18 @@ skipped; a job already running finishes, and its result is dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
-import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
+from ._drive import Blocking, driving
 from .errors import StoreClosedError
 
-__all__ = [
-    "BatchWorker",
-    "Blocking",
-    "Deadline",
-    "ThreadWait",
-    "deadline",
-    "drive",
-    "driving",
-    "sleep",
-]
+__all__ = ["BatchWorker", "ThreadWait"]
 
 T = TypeVar("T")
 log = logging.getLogger("artifactstore")
@@ -85,34 +75,6 @@ class _Job:
 
 _Delivery = tuple[_Job, bool, Any]
 
-_driving = threading.local()
-
-
-class Blocking:
-    """What a coroutine driven by ``drive`` awaits: a wait that blocks the driving thread.
-
-    ``drive`` receives it, calls :meth:`block`, then resumes the coroutine, which
-    gets :meth:`result` right at its ``await``. Under an event loop nothing yields
-    one of these: the code awaiting it checks :func:`driving` first.
-    """
-
-    __slots__ = ()
-
-    def __await__(self) -> Any:
-        yield self
-        return self.result()
-
-    def block(self, timeout: float | None) -> bool:
-        """Block until done, or ``timeout`` seconds; return whether it is done."""
-        raise NotImplementedError
-
-    def abandon(self) -> None:
-        """Give up waiting (a deadline passed, or the thread was interrupted)."""
-
-    def result(self) -> Any:
-        """What the ``await`` returns (or raises) once done."""
-        return None
-
 
 class ThreadWait(Blocking):
     """What ``BatchWorker.run`` awaits in a coroutine driven by ``drive`` (no event loop).
@@ -137,112 +99,6 @@ class ThreadWait(Blocking):
         if not self.job.ok:
             raise self.job.value
         return self.job.value
-
-
-class _Sleep(Blocking):
-    __slots__ = ("seconds",)
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def block(self, timeout: float | None) -> bool:
-        if timeout is not None and timeout < self.seconds:
-            time.sleep(max(timeout, 0))
-            return False
-        time.sleep(self.seconds)
-        return True
-
-
-async def sleep(seconds: float) -> None:
-    """``asyncio.sleep``, or a plain sleep of the thread driving the coroutine (``drive``)."""
-    if getattr(_driving, "active", False):
-        await _Sleep(seconds)
-    else:
-        await asyncio.sleep(seconds)
-
-
-class Deadline:
-    """A time by which a driven coroutine must be done (see :func:`deadline`)."""
-
-    __slots__ = ("error", "expired", "when")
-
-    def __init__(self, when: float, error: Callable[[], BaseException]) -> None:
-        self.when = when
-        self.error = error
-        self.expired = False
-
-
-@contextlib.contextmanager
-def deadline(seconds: float, error: Callable[[], BaseException]) -> Iterator[Deadline]:
-    """Bound what a coroutine driven in this thread waits for, from now on, to ``seconds``.
-
-    When a wait would pass it, the wait is abandoned and ``error()`` is raised in
-    the coroutine, at its ``await``; later waits are no longer bounded by it.
-    """
-    stack: list[Deadline] = _driving.__dict__.setdefault("deadlines", [])
-    bound = Deadline(time.monotonic() + seconds, error)
-    stack.append(bound)
-    try:
-        yield bound
-    finally:
-        stack.remove(bound)
-
-
-def _earliest() -> Deadline | None:
-    stack: list[Deadline] | None = getattr(_driving, "deadlines", None)
-    if not stack:
-        return None
-    live = [d for d in stack if not d.expired]
-    return min(live, key=lambda d: d.when) if live else None
-
-
-def driving() -> bool:
-    """Whether this thread is driving a coroutine itself (``drive``): no event loop here.
-
-    Code that would hand blocking work to a thread may then do it right here: the
-    calling thread is the one that wanted to block.
-    """
-    return bool(getattr(_driving, "active", False))
-
-
-def drive(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run ``coroutine`` in this thread, without an event loop.
-
-    Only for coroutines that await nothing but :class:`Blocking` waits
-    (``BatchWorker.run``, :func:`sleep`, a layer's lock): each of those blocks this
-    thread. Anything else awaited is a ``RuntimeError``. Used by the sync facade:
-    one thread hop each way instead of two.
-    """
-    previous = getattr(_driving, "active", False)
-    _driving.active = True
-    try:
-        error: BaseException | None = None
-        while True:
-            try:
-                if error is None:
-                    awaited = coroutine.send(None)
-                else:
-                    awaited, error = coroutine.throw(error), None
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            if not isinstance(awaited, Blocking):
-                coroutine.close()
-                raise RuntimeError(f"drive() cannot wait for {awaited!r}; use an event loop")
-            bound = _earliest()
-            try:
-                if bound is None:
-                    awaited.block(None)
-                elif (left := bound.when - time.monotonic()) <= 0 or not awaited.block(left):
-                    awaited.abandon()
-                    bound.expired = True
-                    error = bound.error()
-            except BaseException:  # interrupted (KeyboardInterrupt)
-                awaited.abandon()
-                coroutine.close()
-                raise
-    finally:
-        _driving.active = previous
 
 
 def _deliver(worker: BatchWorker, items: list[_Delivery]) -> None:
@@ -324,7 +180,7 @@ class BatchWorker:
         ``discard(result)`` is queued on the worker when the result arrives after
         the caller was cancelled: give it for results that hold resources.
         """
-        if getattr(_driving, "active", False):  # a thread driving the coroutine itself
+        if driving():  # a thread driving the coroutine itself
             job = _Job(fn, args, None, None, discard)
             job.waiter = threading.Lock()
             job.waiter.acquire()

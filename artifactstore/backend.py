@@ -83,7 +83,7 @@ class BackendInfo:
     sha256_in_listings: bool = False
     #: Its operations await nothing but its own worker threads, so the sync facade
     #: drives them in the calling thread instead of on its event-loop thread
-    #: (``artifactstore._worker.drive``). A layer that awaits anything else (a
+    #: (``artifactstore._drive.drive``). A layer that awaits anything else (a
     #: sleep, a lock) through the event loop turns it off.
     runs_without_event_loop: bool = False
     #: The layers the backend is wrapped in, outermost first (``()`` for none).

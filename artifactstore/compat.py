@@ -38,7 +38,7 @@ from .factory import dataroom_root
 from .factory import get_artifact_store as _async_store
 from .keys import build_key, normalize_key
 from .metadata import ArtifactMetadata
-from .protocol import DEFAULT_CHUNK_SIZE
+from .options import DEFAULT_CHUNK_SIZE
 from .sync import SyncArtifactStore
 
 __all__ = [

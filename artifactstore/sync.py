@@ -5,7 +5,7 @@ synchronous functions called from inside async services. Two ways to run a call:
 
 * A store whose operations wait for nothing but its own worker thread (the local
   backend: ``BackendInfo.runs_without_event_loop``) is driven in the calling thread
-  (``artifactstore._worker.drive``): the thread blocks on each worker job, one hop
+  (``artifactstore._drive.drive``): the thread blocks on each worker job, one hop
   each way, as cheap as awaiting the store, and calling threads run in parallel.
 * Any other store (S3, or a put from an async iterable) runs on one event-loop
   thread of its own (an anyio blocking portal), started on first use, shared by
@@ -21,21 +21,15 @@ blocking would deadlock: a ``RuntimeError`` says so instead, on every backend.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import functools
 import io
-import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import IO, Any, Protocol, TypeVar
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
-
+from ._portal import call_on_loop, drive_here
 from ._sources import PutData
-from ._worker import drive
 from .factory import get_artifact_store
 from .metadata import ArtifactMetadata
 from .options import DEFAULT_CHUNK_SIZE
@@ -47,133 +41,8 @@ T = TypeVar("T")
 _LIST_BATCH = 1000  # list items fetched per trip to the loop thread
 
 
-_ORPHANS: list[object] = []
-_OWN_THREAD = (
-    "a SyncArtifactStore was called from its own event-loop thread, which would "
-    "deadlock; in async code, await the ArtifactStore itself"
-)
-
-
 class _Caller(Protocol):
     def __call__(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T: ...
-
-
-class _Portal:
-    """The process's one facade event loop thread (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._reset()
-
-    def _reset(self) -> None:
-        context = getattr(self, "_context", None)
-        if context is not None:
-            # The parent's portal, seen from a forked child: its thread is gone, and
-            # finalizing its context manager would wait for that thread forever.
-            # Keep it referenced, never finalized.
-            _ORPHANS.append(context)
-        self._context: AbstractContextManager[BlockingPortal] | None = None
-        self._portal: BlockingPortal | None = None
-        self._thread_id: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = os.getpid()
-
-    def get(self) -> BlockingPortal:
-        portal = self._portal
-        if portal is not None and self._pid == os.getpid():
-            if threading.get_ident() == self._thread_id:
-                raise RuntimeError(_OWN_THREAD)
-            return portal
-        with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's loop thread is not here
-                self._reset()
-            if self._portal is None:
-                context = start_blocking_portal("asyncio")
-                self._portal = context.__enter__()
-                self._context = context
-                self._thread_id = self._portal.call(threading.get_ident)
-                self._loop = self._portal.call(asyncio.get_running_loop)
-            return self._portal
-
-    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``fn(*args)`` on the loop thread and wait for its result.
-
-        One wake-up each way, and little else: a task started by one
-        ``call_soon_threadsafe``, whose done-callback releases a lock the caller
-        waits on. (``BlockingPortal.call`` makes two round trips, spawn then
-        result; ``run_coroutine_threadsafe`` chains two futures.) This hop is
-        the whole cost of the facade over awaiting the store.
-        """
-        self.get()
-        loop = self._loop
-        assert loop is not None
-        waiter = _Waiter()
-        coroutine = _await(fn, *args)
-        loop.call_soon_threadsafe(waiter.start, loop, coroutine)
-        try:
-            waiter.done.acquire()
-        except BaseException:  # KeyboardInterrupt while waiting: cancel the operation
-            loop.call_soon_threadsafe(waiter.cancel)
-            raise
-        if waiter.error is not None:
-            raise waiter.error
-        return waiter.result  # type: ignore[no-any-return]
-
-    def stop(self) -> None:
-        with self._lock:
-            context, pid = self._context, self._pid
-            self._context = self._portal = self._thread_id = None
-        if context is not None and pid == os.getpid():
-            context.__exit__(None, None, None)
-
-
-async def _await(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    result: T = await fn(*args)
-    return result
-
-
-class _Waiter:
-    """What a facade call waits on: a lock the loop thread releases when done."""
-
-    __slots__ = ("done", "error", "result", "task")
-
-    def __init__(self) -> None:
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.task: asyncio.Task[Any] | None = None
-
-    def start(self, loop: asyncio.AbstractEventLoop, coroutine: Any) -> None:
-        self.task = loop.create_task(coroutine)
-        self.task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        try:
-            self.result = task.result()
-        except BaseException as exc:  # handed to the calling thread
-            self.error = exc
-        self.done.release()
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-
-_PORTAL = _Portal()
-atexit.register(_PORTAL.stop)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_PORTAL._reset)
-
-
-def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    return _PORTAL.call(fn, *args)
-
-
-def _drive(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    if threading.get_ident() == _PORTAL._thread_id:  # the same rule on every backend
-        raise RuntimeError(_OWN_THREAD)
-    return drive(_await(fn, *args))
 
 
 async def _pull(iterator: AsyncIterator[T], limit: int) -> list[T]:
@@ -248,7 +117,7 @@ class SyncArtifactStore:
         # A store whose operations only wait for its own worker thread (local) is
         # driven right here, in the calling thread: one hop each way, and the
         # calling threads run in parallel. Others go through the loop thread.
-        self._call: _Caller = _drive if store.info.runs_without_event_loop else _call
+        self._call: _Caller = drive_here if store.info.runs_without_event_loop else call_on_loop
 
     @property
     def async_store(self) -> ArtifactStore:
@@ -281,7 +150,7 @@ class SyncArtifactStore:
             )
 
         if hasattr(data, "__aiter__"):  # an async iterable needs an event loop
-            return _call(put)
+            return call_on_loop(put)
         return self._call(put)
 
     def get(self, key: str, *, verify: bool = False) -> bytes:

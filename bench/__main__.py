@@ -24,6 +24,7 @@ from ._util import Options, Report, machine_info, render_markdown, report_json
 SECTIONS: dict[str, str] = {
     "local": "bench.local",
     "local-lanes": "bench.local_lanes",
+    "layers": "bench.layers",
     "s3": "bench.s3",
     "sync": "bench.sync",
     "transfer": "bench.transfer",

@@ -361,7 +361,7 @@ def _report(sizes: Sizes, results: dict[str, Any]) -> Report:
         "afterwards; on tmpfs fsync costs almost nothing.",
         "An awaited call hops from the event loop to the store's worker thread and back. "
         "A facade call on the local store is driven in the calling thread, which blocks on "
-        "the same worker (artifactstore._worker.drive): also one hop each way. (Stores "
+        "the same worker (artifactstore._drive.drive): also one hop each way. (Stores "
         "that need an event loop, S3, go through the facade's loop thread instead.)",
         f"nproc={len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}: "
         "every thread hop is a wake-up of another thread; with few CPUs, and with other "

@@ -23,7 +23,7 @@ from artifactstore import (
     ReadOnlyStoreError,
     SyncArtifactStore,
 )
-from artifactstore._worker import driving
+from artifactstore._drive import driving
 from artifactstore.backends.local import LocalBackend
 from artifactstore.backends.memory import MemoryBackend
 from artifactstore.layers import (
@@ -315,14 +315,18 @@ def test_a_shared_limit_caps_sync_threads_and_event_loops(tmp_path: Path) -> Non
     facade.close()
 
 
-async def test_a_stream_holds_its_permit_until_closed_and_cancelled_waiters_leak_none() -> None:
+async def test_streams_take_a_permit_per_read_and_cancelled_waiters_leak_none() -> None:
     limit = ConcurrencyLimit(1)
-    store = MemoryArtifactStore().layer(ConcurrencyLimitLayer(limit))
+    held = FaultLayer(Fault("read", delay=0.3))  # each chunk read takes a while
+    store = MemoryArtifactStore().layer(held, ConcurrencyLimitLayer(limit))
     await store.put("a", b"1" * 10)
     stream = store.stream("a", chunk_size=4)
     await stream.open()
-    assert limit.in_use == 1
-    waiter = asyncio.create_task(store.get("a"))
+    assert limit.in_use == 0  # an open stream between reads holds nothing
+    reading = asyncio.create_task(stream.__anext__())
+    await asyncio.sleep(0.05)
+    assert limit.in_use == 1  # a read in progress does
+    waiter = asyncio.create_task(store.get_metadata("a"))
     await asyncio.sleep(0.05)
     assert not waiter.done()
     assert limit.waiting == 1
@@ -330,7 +334,15 @@ async def test_a_stream_holds_its_permit_until_closed_and_cancelled_waiters_leak
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert limit.waiting == 0
-    await stream.aclose()
+    assert await reading == b"1111"
+    assert limit.in_use == 0
+    # A stream abandoned midway (a cancelled async for) leaves no permit behind.
+    for _ in range(3):
+        task = asyncio.create_task(anext(aiter(store.stream("a", chunk_size=4))))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
     assert limit.in_use == 0
     assert await store.get("a") == b"1" * 10
     with pytest.raises(ArtifactNotFoundError):

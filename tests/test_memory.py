@@ -36,7 +36,7 @@ from artifactstore import (
     reset_artifact_store,
     store_from_url,
 )
-from artifactstore._worker import drive
+from artifactstore._drive import drive
 from artifactstore.backends.memory import MemoryBackend
 from artifactstore.testing import ConformanceCheck, conformance_checks
 

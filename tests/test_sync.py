@@ -32,10 +32,10 @@ from artifactstore import (
     S3ArtifactStore,
     SyncArtifactStore,
 )
+from artifactstore._portal import _PORTAL
 from artifactstore.backends.local import LocalBackend
 from artifactstore.backends.memory import MemoryBackend
 from artifactstore.backends.s3 import S3Backend
-from artifactstore.sync import _PORTAL
 from artifactstore.testing import ConformanceCheck, conformance_checks
 
 from .s3server import CREDENTIALS, MotoServer, boto3_client
@@ -313,7 +313,7 @@ def test_facade_wraps_only_stores() -> None:
 
 
 def test_drive_refuses_what_needs_an_event_loop() -> None:
-    from artifactstore._worker import drive
+    from artifactstore._drive import drive
 
     with pytest.raises(RuntimeError, match="event loop"):
         drive(asyncio.sleep(0.01))

@@ -207,7 +207,7 @@ class MemoryBackend(Backend):
                 raise _exists(key)
         data = await _gather(source)
         meta = ArtifactMetadata(
-            storage_backend="memory",
+            storage_backend=self.info.name,
             storage_key=key,
             storage_uri=self._uri(key),
             sha256=await sha256_hex(data),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Union
 from ..errors import ArtifactNotFoundError, InvalidKeyError
 from ..factory import create_artifact_store, store_from_url, store_options_from_env
 from ..metadata import ArtifactMetadata
-from ..protocol import ArtifactStore
+from ..store import ArtifactStore
 from ._progress import Progress, format_bytes
 
 if TYPE_CHECKING:

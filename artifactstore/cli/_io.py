@@ -26,7 +26,8 @@ import anyio.to_thread
 
 from ..errors import ArtifactIntegrityError
 from ..metadata import ArtifactMetadata
-from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore
+from ..options import DEFAULT_CHUNK_SIZE
+from ..store import ArtifactStore
 from ._commands import Context, _open_store, _out
 from ._progress import Progress
 

@@ -58,7 +58,7 @@ class Layer(abc.ABC):
     name: ClassVar[str] = "layer"
     #: Whether a backend that runs without an event loop still does under this
     #: layer (the sync facade's fast path): true when the layer awaits nothing
-    #: but what it wraps, or waits through ``artifactstore._worker`` (which blocks
+    #: but what it wraps, or waits through ``artifactstore._drive`` (which blocks
     #: the driving thread instead of the loop).
     keeps_sync_fast_path: ClassVar[bool] = True
 

@@ -6,9 +6,9 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from .._worker import Blocking, driving
+from .._drive import Blocking, driving
 from ..backend import Backend, OpenedArtifact
 from ._base import Layer, LayeredBackend, Operation
 
@@ -136,9 +136,8 @@ class ConcurrencyLimit:
 class ConcurrencyLimitLayer(Layer):
     """At most ``limit`` operations at once through this layer (or a shared limit).
 
-    Each operation holds a permit while it runs; an open stream holds one until it
-    is closed, so the limit also bounds open connections and files; a listing
-    holds one per page. A :class:`ConcurrencyLimit` given instead of an int is
+    Each operation holds a permit while it runs: opening a stream and each chunk
+    read from it, each page of a listing. A :class:`ConcurrencyLimit` given instead of an int is
     shared with every other layer given it, across stores, event loops and
     threads. Keeps the sync facade's fast path (a waiting caller blocks its own
     thread).
@@ -168,40 +167,29 @@ class _LimitedBackend(LayeredBackend):
         finally:
             self._limit.release()
 
-    async def open(self, key: str, options: Any) -> OpenedArtifact:
-        await self._limit.acquire()
-        try:
-            opened = await self.inner.open(key, options)
-        except BaseException:
-            self._limit.release()
-            raise
-        return _PermitStream(opened, self._limit)
+    def opened(self, key: str, opened: OpenedArtifact) -> OpenedArtifact:
+        return _LimitedStream(self, key, opened)
 
 
-class _PermitStream:
-    """A stream that gives its permit back when closed."""
+class _LimitedStream:
+    """A stream whose every read takes a permit while it runs.
 
-    def __init__(self, opened: OpenedArtifact, limit: ConcurrencyLimit) -> None:
+    Not one permit for the stream's life: a stream abandoned without being closed
+    (a cancelled ``async for``) is only released when it is collected, and its
+    permit would be lost to every other caller until then.
+    """
+
+    def __init__(self, backend: _LimitedBackend, key: str, opened: OpenedArtifact) -> None:
         self.metadata = opened.metadata
+        self._backend = backend
+        self._key = key
         self._opened = opened
-        self._limit: ConcurrencyLimit | None = limit
 
     async def read(self) -> bytes:
-        return await self._opened.read()
-
-    def _release(self) -> None:
-        limit, self._limit = self._limit, None
-        if limit is not None:
-            limit.release()
+        return await self._backend.around("stream", self._key, self._opened.read)
 
     async def aclose(self) -> None:
-        try:
-            await self._opened.aclose()
-        finally:
-            self._release()
+        await self._opened.aclose()
 
     def close_nowait(self) -> None:
-        try:
-            self._opened.close_nowait()
-        finally:
-            self._release()
+        self._opened.close_nowait()

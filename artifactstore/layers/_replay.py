@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 
+from .._drive import driving
 from .._sources import (
     AsyncIterableSource,
     BytesSource,
@@ -18,7 +19,6 @@ from .._sources import (
     chunks_of,
     prepend,
 )
-from .._worker import driving
 
 __all__ = ["Replay"]
 

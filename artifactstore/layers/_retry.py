@@ -7,8 +7,8 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from .._drive import sleep
 from .._sources import Source
-from .._worker import sleep
 from ..backend import Backend, Listing
 from ..errors import ArtifactExistsError, ArtifactNotFoundError, StorageBackendError
 from ..metadata import ArtifactMetadata

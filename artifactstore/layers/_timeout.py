@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import anyio
 
-from .._worker import deadline, driving
+from .._drive import deadline, driving
 from ..backend import Backend, OpenedArtifact
 from ..errors import StorageTimeoutError
 from ._base import Layer, LayeredBackend, Operation

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import TypeVar, Union
 
-from .._worker import sleep
+from .._drive import sleep
 from ..backend import Backend, OpenedArtifact
 from ..errors import StorageBackendError
 from ..layers import Layer, LayeredBackend, Operation

@@ -14,7 +14,8 @@ from typing import Literal
 
 from ..errors import ArtifactExistsError, ArtifactIntegrityError, ArtifactStoreError
 from ..metadata import ArtifactMetadata
-from ..protocol import DEFAULT_CHUNK_SIZE, ArtifactStore
+from ..options import DEFAULT_CHUNK_SIZE
+from ..store import ArtifactStore
 from ._concurrency import Budget, for_each, hash_chunk, task_group
 from ._reports import CheckReport, Progress, Tally, TransferReport, VerifyReport
 

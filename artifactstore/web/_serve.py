@@ -19,8 +19,8 @@ from typing import Protocol
 
 from ..errors import ArtifactNotFoundError, ArtifactStoreError, InvalidKeyError
 from ..metadata import ArtifactMetadata
-from ..protocol import ArtifactStore
 from ..signing import verify
+from ..store import ArtifactStore
 from ._http import ResponsePlan, plan_response
 
 __all__ = ["ATTEMPTS", "WEB_CHUNK_SIZE", "Responder", "link_is_valid", "serve"]

@@ -29,8 +29,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..protocol import ArtifactStore
 from ..signing import check_secret
+from ..store import ArtifactStore
 from ._http import ResponsePlan
 from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
 

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..protocol import ArtifactStore
 from ..signing import check_secret
+from ..store import ArtifactStore
 from ._http import ResponsePlan
 from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
 

@@ -21,62 +21,30 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import anyio
 
+from ..._drive import driving
 from ..._sources import BytesSource, Source, chunks_of
-from ..._worker import BatchWorker, driving
+from ..._worker import BatchWorker
 from ...backend import Backend, BackendInfo, Listing
-from ...errors import InvalidKeyError, StoreClosedError
+from ...errors import StoreClosedError
 from ...metadata import ArtifactMetadata
 from ...options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
 from ...signing import check_link_settings, signed_url
 from . import _manage, _prune, _read, _write
 from ._listing import scan
+from ._opened import LocalOpened
 from ._read import Reader
 from ._room import Room
 from ._temps import sweep_temporaries
+from .config import key_from_path
 
 __all__ = ["LocalBackend"]
 
 T = TypeVar("T")
 #: Puts of up to this many bytes are written, fsynced and renamed in one small-lane job.
 SMALL_PUT = 1024 * 1024
-
-
-class _LocalOpened:
-    """An open local artifact, read chunk by chunk on its reader's lane."""
-
-    def __init__(self, room: Room, lane: BatchWorker, reader: Reader, options: ReadOptions) -> None:
-        self.metadata = _read.metadata_of(room, reader)
-        self._lane = lane
-        self._reader = reader
-        size, end = reader.st.st_size, options.end
-        self._offset = options.start
-        self._end = size if end is None else min(end, size)
-        self._chunk = options.chunk_size
-        self._closed = False
-
-    async def read(self) -> bytes:
-        size = min(self._chunk, self._end - self._offset)
-        if size <= 0 or self._closed:
-            return b""
-        data = await self._lane.run(_read.read, self._reader, self._offset, size)
-        self._offset += len(data)
-        if not data:  # the file shrank under us: stop rather than spin
-            self._end = self._offset
-        return data
-
-    async def aclose(self) -> None:
-        self.close_nowait()
-
-    def close_nowait(self) -> None:
-        # Queued, not run here: the lane may be reading this file right now, and
-        # jobs of a lane run in order, so the close comes after that read.
-        if not self._closed:
-            self._closed = True
-            self._lane.submit(_read.close, self._reader)
 
 
 class LocalBackend(Backend):
@@ -169,25 +137,7 @@ class LocalBackend(Backend):
 
     def key_from_location(self, key: str) -> str | None:
         """A ``file:`` URI or an absolute path inside the root, as a key."""
-        if key.startswith("file:"):
-            parts = urlsplit(key)
-            if parts.netloc not in ("", "localhost"):
-                raise InvalidKeyError(f"{key!r} is a file URI of another host", key=key)
-            path = unquote(parts.path)
-        elif key.startswith("/"):
-            path = key
-        else:
-            return None
-        if "\x00" in path or "/../" in path + "/":
-            raise InvalidKeyError(f"absolute path {key!r} must not contain '..'", key=key)
-        for root in (self._room.root, self._given_root):
-            if path.startswith(root + "/"):
-                return path[len(root) + 1 :]
-        raise InvalidKeyError(
-            f"{key!r} is an absolute path outside the DataRoom ({self._room.root}); "
-            "give a key relative to it",
-            key=key,
-        )
+        return key_from_path(key, (self._room.root, self._given_root))
 
     # ------------------------------------------------------------------- writing
 
@@ -344,10 +294,10 @@ class LocalBackend(Backend):
     def _close_later(self, reader: Reader) -> None:
         self._lane(reader).submit(_read.close, reader)
 
-    async def open(self, key: str, options: ReadOptions) -> _LocalOpened:
+    async def open(self, key: str, options: ReadOptions) -> LocalOpened:
         """Open the file (hashing it first if the index has no current SHA-256)."""
         reader = await self._opened_reader(key)
-        return _LocalOpened(self._room, self._lane(reader), reader, options)
+        return LocalOpened(self._room, self._lane(reader), reader, options)
 
     async def read(self, key: str) -> tuple[bytes, ArtifactMetadata]:
         """A small artifact in a single small-lane job; a large one in chunks."""

@@ -19,9 +19,15 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..._config import env, flag, query_options, shown
-from ...errors import StorageConfigError
+from ...errors import InvalidKeyError, StorageConfigError
 
-__all__ = ["URL_OPTIONS", "dataroom_root", "options_from_env", "options_from_url"]
+__all__ = [
+    "URL_OPTIONS",
+    "dataroom_root",
+    "key_from_path",
+    "options_from_env",
+    "options_from_url",
+]
 
 #: Options a ``file:`` URL may carry.
 URL_OPTIONS: dict[str, type] = {"durable": bool, "create": bool}
@@ -69,3 +75,29 @@ def options_from_url(url: str) -> dict[str, Any]:
     if not path.startswith("/"):
         raise StorageConfigError(f"{shown(url)!r} has no absolute path", setting="url")
     return {"root": path, **query_options(url, URL_OPTIONS)}
+
+
+def key_from_path(key: str, roots: tuple[str, ...]) -> str | None:
+    """The key a ``file:`` URI or an absolute path inside one of ``roots`` names.
+
+    ``None`` when ``key`` is neither; ``InvalidKeyError`` when it points outside the
+    DataRoom (the first of ``roots``, symlinks resolved), another host, or has ``..``.
+    """
+    if key.startswith("file:"):
+        parts = urlsplit(key)
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidKeyError(f"{key!r} is a file URI of another host", key=key)
+        path = unquote(parts.path)
+    elif key.startswith("/"):
+        path = key
+    else:
+        return None
+    if "\x00" in path or "/../" in path + "/":
+        raise InvalidKeyError(f"absolute path {key!r} must not contain '..'", key=key)
+    for root in roots:
+        if path.startswith(root + "/"):
+            return path[len(root) + 1 :]
+    raise InvalidKeyError(
+        f"{key!r} is an absolute path outside the DataRoom ({roots[0]}); give a key relative to it",
+        key=key,
+    )

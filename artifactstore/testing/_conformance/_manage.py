@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from ..._worker import drive
+from ..._drive import drive
 from ...errors import ArtifactExistsError, ArtifactNotFoundError, InvalidKeyError
 from ...metadata import ArtifactMetadata
 from ...store import ArtifactStore
