@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from ...errors import StorageBackendError
-from ...metadata import ArtifactMetadata
+from ...metadata import ArtifactMetadata, listed_metadata
 from ._index import Fingerprint, IndexRow, LocalIndex, fingerprint
 from ._temps import TempNames, sweep_quietly
 from ._tree import Folder, Tree
@@ -50,6 +50,7 @@ class Room:
         self.on_staged = on_staged
         self._root_uri = PurePosixPath(self.root).as_uri().rstrip("/") + "/"
         self._dirty: dict[str, int] = {}  # folder path -> a descriptor to fsync at flush
+        self._synced: dict[str, int] = {}  # the same, during the flush (after their fsync)
         self._hash_pool: tuple[int, ThreadPoolExecutor] | None = None
         self.tree = Tree(
             self.root,
@@ -108,30 +109,39 @@ class Room:
         meta: dict[str, str],
     ) -> ArtifactMetadata:
         """The metadata of the version of ``key`` that ``st`` describes."""
-        return ArtifactMetadata(
-            storage_backend="local",
-            storage_key=key,
-            storage_uri=self.uri_of(key),
-            sha256=sha256,
-            size_bytes=st.st_size,
-            mime_type=mime,
-            last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc),
-            metadata=meta,
+        # The values are canonical already: the dataclass's checks would only cost time
+        # (this is per put and per head).
+        return listed_metadata(
+            "local",
+            key,
+            self.uri_of(key),
+            sha256,
+            st.st_size,
+            mime,
+            datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc),
+            meta,
         )
 
     def fingerprints(self, keys: list[str]) -> dict[str, Fingerprint]:
         """The fingerprints of the files at ``keys`` now (the index's flush check).
 
         Keys whose file is missing (or unreachable) are left out. Each folder is
-        walked once, however many of the keys it holds.
+        looked up once, however many of the keys it holds; one this batch wrote to
+        is not even looked up: its descriptor is still open (``flush``), found by
+        the walk that wrote there, moments ago.
         """
         found: dict[str, Fingerprint] = {}
         by_folder: dict[str, list[str]] = {}
         for key in keys:
             by_folder.setdefault(key.rpartition("/")[0], []).append(key)
         for path, members in by_folder.items():
+            synced = self._synced.get(path)
             try:
-                folder = self.tree.folder(path, members[0])
+                folder = (
+                    Folder(synced, path, False)
+                    if synced is not None
+                    else self.tree.folder(path, members[0])
+                )
             except (OSError, ValueError):
                 continue
             if folder is None:
@@ -168,15 +178,23 @@ class Room:
         if required:
             self.on_staged()
 
-    def dirty(self, folder: Folder) -> None:
-        """``folder``'s entries changed: fsync it at the end of the batch (if durable)."""
+    def dirty(self, folder: Folder, *, take: bool = False) -> None:
+        """``folder``'s entries changed: fsync it at the end of the batch (if durable).
+
+        ``take``: the caller is done with ``folder``; its descriptor may be kept
+        rather than duplicated (its ``close`` is then a no-op).
+        """
         if self.durable:
             if folder.path not in self._dirty:
-                self._dirty[folder.path] = os.dup(folder.fd)
+                if take and folder.owned and folder.fd >= 0:
+                    self._dirty[folder.path], folder.fd = folder.fd, -1
+                else:
+                    self._dirty[folder.path] = os.dup(folder.fd)
             self.on_staged()  # the job's success depends on that fsync
 
     def forget_dirty(self, path: str) -> None:
-        """The folder at ``path`` was removed: nothing to fsync there."""
+        """The folder at ``path`` was removed: nothing to fsync there, nor to keep open."""
+        self.tree.cache.forget(path)
         fd = self._dirty.pop(path, None)
         if fd is not None:
             os.close(fd)
@@ -188,14 +206,17 @@ class Room:
         their files may be in place, but durability or metadata was not secured.
         """
         dirty, self._dirty = self._dirty, {}
+        self.tree.cache.expire()
         try:
             try:
                 for fd in dirty.values():
                     os.fsync(fd)
+                self._synced = dirty  # for the index's check of the files (fingerprints)
+                self.index.flush()
             finally:
+                self._synced = {}
                 for fd in dirty.values():
                     os.close(fd)
-            self.index.flush()
         except (OSError, sqlite3.Error) as exc:
             raise StorageBackendError(
                 f"could not make a batch of puts durable in the DataRoom ({exc}); the "

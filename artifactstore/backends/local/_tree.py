@@ -16,6 +16,9 @@ The symlink rule, applied on every lookup by this module and nowhere else:
 * the walk follows links itself (``readlink`` then onward from the link's real
   folder), so the kernel never resolves a link on the library's behalf;
 * at most 40 links per lookup, as the kernel allows (a loop is an error, not a hang).
+
+The folder a walk ends at is kept open (``_folder_cache``) and checked again on
+every later use, so the walk is paid once per folder, not once per operation.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ import stat
 import unicodedata
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ...errors import InvalidKeyError, StorageConfigError, StoreClosedError
 from ...keys import RESERVED_PREFIX
+from ._folder_cache import CACHED_DEPTH, Folder, FolderCache
 
 __all__ = ["DIR_FLAGS", "Folder", "Tree", "is_reserved"]
 
@@ -52,29 +55,6 @@ def is_reserved(name: str) -> bool:
     return not name.isascii() and (
         unicodedata.normalize("NFKC", name).casefold().startswith(_RESERVED)
     )
-
-
-@dataclass
-class Folder:
-    """An open folder of the DataRoom: its descriptor and its real path below the root.
-
-    ``path`` is "" for the root. ``close`` closes the descriptor unless it is the
-    root's own (which lives as long as the store).
-    """
-
-    fd: int
-    path: str
-    owned: bool
-
-    def close(self) -> None:
-        """Close the descriptor (a no-op for the root's, and the second time)."""
-        if self.owned and self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            os.close(fd)
-
-    def join(self, name: str) -> str:
-        """The real key-like path of ``name`` in this folder."""
-        return f"{self.path}/{name}" if self.path else name
 
 
 def _fsync_folder(path: str) -> None:
@@ -112,6 +92,8 @@ class Tree:
         #: The descriptor of ``{root}/.artifactstore`` (the index lives there).
         self.reserved_fd = -1
         self._closed = False
+        #: Folders walked to, by path: the next walk to one of them is one check.
+        self.cache = FolderCache()
 
     # ------------------------------------------------------------------ the root
 
@@ -151,6 +133,7 @@ class Tree:
             raise
         assert reserved is not None
         self.fd, self.reserved_fd = fd, reserved.fd
+        self.cache.start(fd)
 
     def _make_root(self) -> None:
         # The root's own ancestors are the operator's, not the DataRoom's: path-based,
@@ -173,7 +156,8 @@ class Tree:
                 _fsync_folder(os.path.dirname(path))
 
     def close(self) -> None:
-        """Close the root's descriptors (the store is closing)."""
+        """Close the root's descriptors and the cached ones (the store is closing)."""
+        self.cache.close()
         for fd in (self.reserved_fd, self.fd):
             if fd >= 0:
                 os.close(fd)
@@ -202,10 +186,17 @@ class Tree:
             return Folder(self.fd, "", False)
         if not follow:
             return self._walk_plain(path)
+        deep = path.count("/") >= CACHED_DEPTH - 1
+        if deep:
+            cached = self.cache.get(path)
+            if cached >= 0:
+                return Folder(cached, path, True)
         found = self._walk_fast(path)
-        if found is not None:
-            return found
-        return self._walk(deque(path.split("/")), key, create, [0])
+        if found is None:
+            found = self._walk(deque(path.split("/")), key, create, [0])
+        if deep and found is not None and found.path == path:  # reached without a link
+            self.cache.put(path, found.fd)
+        return found
 
     def _walk_fast(self, path: str) -> Folder | None:
         """The common case, every segment an existing real folder; ``None`` otherwise.

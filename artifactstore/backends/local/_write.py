@@ -199,32 +199,41 @@ def put_bytes(
 ) -> ArtifactMetadata:
     """A whole small put in one job.
 
-    The same steps as begin/write/commit, written out straight: this is the hot
-    path of small puts, and every call saved here is throughput.
+    The same steps as open_temp/write/commit, written out straight: this is the
+    hot path of small puts, and every call saved here is throughput.
     """
-    upload = open_temp(room, key)
-    folder, fd, tmp = upload.folder, upload.fd, upload.tmp
-    assert tmp is not None
+    try:
+        place = room.tree.locate(key, create=True)
+    except OSError as exc:
+        fail(key, exc, "writing")
+    assert place is not None
+    folder, name = place
+    tmp = room.temp_names.next()
     try:
         try:
+            fd = os.open(tmp, _TMP_FLAGS, room.file_mode, dir_fd=folder.fd)
+        except OSError as exc:
+            fail(key, exc, "writing")
+        try:
             try:
+                os.fchmod(fd, room.file_mode)  # the configured mode, whatever the umask
                 sha256 = hashlib.sha256(data).hexdigest()
                 _write_all(fd, data)
                 if room.durable:
                     os.fsync(fd)
-                st = os.fstat(fd)
+                st = os.fstat(fd)  # after the fsync: a network file system may set mtime then
             finally:
                 os.close(fd)
             if not if_not_exists:
-                os.replace(tmp, upload.name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+                os.replace(tmp, name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
                 tmp = ""
         except OSError as exc:
             if tmp:
                 _unlink_quietly(folder, tmp)
             fail(key, exc, "writing")
         if tmp:
-            _link_into_place(key, folder, tmp, upload.name)
-        room.dirty(folder)
+            _link_into_place(key, folder, tmp, name)
+        room.dirty(folder, take=True)
     finally:
         folder.close()
     room.index.stage(key, IndexRow((st.st_ino, st.st_size, st.st_mtime_ns), sha256, mime, meta))
