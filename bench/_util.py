@@ -12,7 +12,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +20,7 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 MiB = 1024 * 1024
+MB = 1_000_000  # throughputs are in MB/s (10^6 bytes)
 _NUMBER = re.compile(r"[-+<>= ]*[\d,.]+( ?(x|%|MiB|s))?( / [\d,.]+)*( \(.*\))?|-")
 
 # ------------------------------------------------------------------ measuring
@@ -52,6 +53,39 @@ def run_sequentially(count: int, op: Callable[[int], object]) -> float:
     for i in range(count):
         op(i)
     return time.perf_counter() - start
+
+
+def run_in_threads(items: Sequence[Any], op: Callable[[Any], object], threads: int) -> float:
+    """``threads`` threads, thread ``t`` calling ``op`` on ``items[t::threads]``; return seconds.
+
+    The threads are started untimed and released together by a barrier; the first
+    error a thread met is raised once all have ended.
+    """
+    barrier = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def worker(stripe: int) -> None:
+        barrier.wait()
+        try:
+            for item in items[stripe::threads]:
+                op(item)
+        except BaseException as exc:  # raised by the calling thread
+            errors.append(exc)
+
+    workers = [
+        threading.Thread(target=worker, args=(t,), name=f"bench-{t}") for t in range(threads)
+    ]
+    for thread in workers:
+        thread.start()
+    gc.collect()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in workers:
+        thread.join()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return seconds
 
 
 def median(values: list[float]) -> float:
@@ -150,6 +184,17 @@ def scratch_dir(prefix: str, parent: str = "/dev/shm") -> Iterator[str]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def process_rss_mib(pid: int) -> float | None:
+    """Another process's RSS in MiB, for information (``None`` if it cannot be read)."""
+    try:
+        import psutil
+
+        rss: int = psutil.Process(pid).memory_info().rss
+        return round(rss / MiB, 1)
+    except Exception:  # informational only
+        return None
 
 
 # -------------------------------------------------------------- machine facts

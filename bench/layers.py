@@ -12,18 +12,26 @@ tmpfs, and each figure is the median of the repetitions.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._util import Check, Options, Report, Table, fmt_rate, fmt_ratio, median
+from ._harness import Samples, rotated, shown_rates
+from ._util import (
+    Check,
+    Options,
+    Report,
+    Table,
+    fmt_rate,
+    fmt_ratio,
+    median,
+    run_concurrently,
+    run_in_threads,
+)
 
 TITLE = "Layers: a stack of Timeout, Retry, ConcurrencyLimit and Logging against the plain store"
 TARGET = 0.90
@@ -73,31 +81,20 @@ def awaited(backend: str, root: str, layered: bool, sizes: Sizes, data: bytes) -
 
     async def main() -> dict[str, float]:
         store = make_store(backend, root, layered)
-
-        async def timed(op: Callable[[str], Any]) -> float:
-            indices = iter(keys)
-
-            async def worker() -> None:
-                for key in indices:
-                    await op(key)
-
-            gc.collect()
-            start = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(sizes.concurrency)))
-            return time.perf_counter() - start
-
         try:
             await store.put("warm/up.bin", data)
-            put_s = await timed(lambda key: store.put(key, data))
-            got: list[bytes] = []
+            put_s = await run_concurrently(
+                sizes.count, lambda i: store.put(keys[i], data), sizes.concurrency
+            )
+            got: list[bytes] = [b""] * sizes.count
 
-            async def get(key: str) -> None:
-                got.append(await store.get(key))
+            async def get(i: int) -> None:
+                got[i] = await store.get(keys[i])
 
-            get_s = await timed(get)
+            get_s = await run_concurrently(sizes.count, get, sizes.concurrency)
         finally:
             await store.aclose()
-        if len(got) != sizes.count or any(g != data for g in got):
+        if any(g != data for g in got):
             raise AssertionError("wrong bytes read back")
         return {"puts_per_s": sizes.count / put_s, "gets_per_s": sizes.count / get_s}
 
@@ -111,39 +108,15 @@ def facade(backend: str, root: str, layered: bool, sizes: Sizes, data: bytes) ->
     keys = [key_of(i) for i in range(sizes.count)]
     sync = SyncArtifactStore(make_store(backend, root, layered))
 
-    def timed(op: Callable[[str], object]) -> float:
-        barrier = threading.Barrier(sizes.threads + 1)
-        errors: list[BaseException] = []
-
-        def worker(stripe: int) -> None:
-            barrier.wait()
-            try:
-                for key in keys[stripe :: sizes.threads]:
-                    op(key)
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=worker, args=(t,)) for t in range(sizes.threads)]
-        for thread in threads:
-            thread.start()
-        gc.collect()
-        barrier.wait()
-        start = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        return time.perf_counter() - start
-
     try:
         sync.put("warm/up.bin", data)
-        put_s = timed(lambda key: sync.put(key, data))
+        put_s = run_in_threads(keys, lambda key: sync.put(key, data), sizes.threads)
 
         def get(key: str) -> None:
             if sync.get(key) != data:
                 raise AssertionError(f"wrong bytes read back for {key}")
 
-        get_s = timed(get)
+        get_s = run_in_threads(keys, get, sizes.threads)
     finally:
         sync.close()
     return {"puts_per_s": sizes.count / put_s, "gets_per_s": sizes.count / get_s}
@@ -156,21 +129,18 @@ BACKENDS = ("memory", "local")
 def measure(sizes: Sizes, workdir: str) -> dict[str, dict[str, list[float]]]:
     """Every (backend, mode, plain/stacked) case ``reps`` times, plain and stacked alternating."""
     data = os.urandom(sizes.size)
-    samples: dict[str, dict[str, list[float]]] = {}
+    samples = Samples()
     for rep in range(sizes.reps):
         for backend in BACKENDS:
             for mode, run in MODES.items():
-                order = (False, True) if rep % 2 == 0 else (True, False)
-                for layered in order:
+                for layered in rotated((False, True), rep):
                     root = tempfile.mkdtemp(dir=workdir)
                     result = run(backend, root, layered, sizes, data)
                     shutil.rmtree(root)
                     name = f"{backend}|{mode}|{'stacked' if layered else 'plain'}"
-                    for metric, value in result.items():
-                        samples.setdefault(name, {}).setdefault(metric, []).append(value)
-                    shown = "  ".join(f"{m.split('_')[0]}/s {v:9,.0f}" for m, v in result.items())
-                    print(f"  #{rep + 1} {name:34} {shown}", flush=True)
-    return samples
+                    samples.add(name, result)
+                    print(f"  #{rep + 1} {name:34} {shown_rates(result)}", flush=True)
+    return samples.runs
 
 
 def _report(sizes: Sizes, samples: dict[str, dict[str, list[float]]]) -> Report:

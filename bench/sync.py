@@ -23,13 +23,22 @@ import asyncio
 import gc
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._util import Check, Options, Report, Table, fmt_rate, fmt_ratio, median, scratch_dir
+from ._harness import RATE_HEADERS, Samples, rate_rows, ratio, rounds, same_rep, shown_rates
+from ._util import (
+    Check,
+    Options,
+    Report,
+    Table,
+    fmt_ratio,
+    run_concurrently,
+    run_in_threads,
+    scratch_dir,
+)
 
 TITLE = "artifactstore benchmark: sync facade overhead (tmpfs)"
 
@@ -139,19 +148,12 @@ def awaited_concurrent(root: str, sizes: Sizes, data: bytes) -> dict[str, float]
 
     async def main() -> dict[str, float]:
         store = LocalFilesystemArtifactStore(root)
-        indices = iter(range(sizes.count))
-
-        async def worker() -> None:
-            for i in indices:
-                await store.put(keys[i], data)
-
         try:
             for i in range(sizes.warmup_count):
                 await store.put(warmup_key_of(i), data)
-            gc.collect()
-            start = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(sizes.concurrency)))
-            put_s = time.perf_counter() - start
+            put_s = await run_concurrently(
+                sizes.count, lambda i: store.put(keys[i], data), sizes.concurrency
+            )
             missing = [key for key in keys if not await store.exists(key)]
         finally:
             await store.aclose()
@@ -172,37 +174,13 @@ def facade_threads(root: str, sizes: Sizes, data: bytes) -> dict[str, float]:
 
     keys = [key_of(i) for i in range(sizes.count)]
     facade = SyncArtifactStore(LocalFilesystemArtifactStore(root))
-    barrier = threading.Barrier(sizes.concurrency + 1)
-    errors: list[BaseException] = []
-
-    def worker(stripe: int) -> None:
-        barrier.wait()
-        try:
-            for key in keys[stripe :: sizes.concurrency]:
-                facade.put(key, data)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
     try:
         for i in range(sizes.warmup_count):
             facade.put(warmup_key_of(i), data)
-        threads = [
-            threading.Thread(target=worker, args=(t,), name=f"bench-put-{t}")
-            for t in range(sizes.concurrency)
-        ]
-        for thread in threads:
-            thread.start()
-        gc.collect()
-        barrier.wait()
-        start = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        put_s = time.perf_counter() - start
+        put_s = run_in_threads(keys, lambda key: facade.put(key, data), sizes.concurrency)
         missing = [key for key in keys if not facade.exists(key)]
     finally:
         facade.close()
-    if errors:
-        raise errors[0]
     if missing:
         raise AssertionError(f"facade, threads: {len(missing)} artifacts missing")
     return {"puts_per_s": sizes.count / put_s}
@@ -241,37 +219,17 @@ CONTENDERS = [AWAITED, FACADE, AWAITED_32, FACADE_32]
 def measure_all(sizes: Sizes, workdir: str) -> dict[str, dict[str, Any]]:
     """Every contender, ``reps`` times, interleaved; returns every sample, by contender."""
     data = os.urandom(sizes.size)
-    samples: dict[str, dict[str, list[float]]] = {c.name: {} for c in CONTENDERS}
-    for rep in range(sizes.reps):
-        shift = rep % len(CONTENDERS)
-        for number, contender in enumerate(CONTENDERS[shift:] + CONTENDERS[:shift]):
-            root = os.path.join(workdir, f"rep{rep}-{number}")
-            result = contender.measure(root, sizes, data)
-            shutil.rmtree(root)
-            for metric, value in result.items():
-                samples[contender.name].setdefault(metric, []).append(value)
-            shown = "  ".join(f"{m.split('_')[0]}/s {v:9,.0f}" for m, v in result.items())
-            print(f"  #{rep + 1} {contender.name:32} {shown}", flush=True)
-    return {
-        name: {
-            **runs,
-            **{f"median_{metric}": median(values) for metric, values in runs.items()},
-        }
-        for name, runs in samples.items()
-    }
+    samples = Samples(c.name for c in CONTENDERS)
+    for number, (rep, contender) in enumerate(rounds(CONTENDERS, sizes.reps)):
+        root = os.path.join(workdir, f"rep{rep}-{number}")
+        result = contender.measure(root, sizes, data)
+        shutil.rmtree(root)
+        samples.add(contender.name, result)
+        print(f"  #{rep + 1} {contender.name:32} {shown_rates(result)}", flush=True)
+    return samples.summary()
 
 
 # ========================================================================= report
-
-
-def _ratio(results: dict[str, Any], a: Contender, b: Contender, op: str) -> float:
-    ratio: float = results[a.name][f"median_{op}_per_s"] / results[b.name][f"median_{op}_per_s"]
-    return ratio
-
-
-def _same_rep(results: dict[str, Any], a: Contender, b: Contender, op: str) -> list[float]:
-    ours, theirs = results[a.name][f"{op}_per_s"], results[b.name][f"{op}_per_s"]
-    return [x / y for x, y in zip(ours, theirs, strict=True)]
 
 
 def _report(sizes: Sizes, results: dict[str, Any]) -> Report:
@@ -289,33 +247,16 @@ def _report(sizes: Sizes, results: dict[str, Any]) -> Report:
         },
         data={"sizes": sizes.__dict__, "results": results},
     )
-    puts_ratio = _ratio(results, FACADE, AWAITED, "puts")
+    puts_ratio = ratio(results, FACADE.name, AWAITED.name, "puts_per_s")
     report.checks = [
         Check("sequential puts: facade / awaited", puts_ratio, TARGET_FACADE_VS_AWAITED),
     ]
 
-    def runs(values: list[float]) -> str:
-        return " / ".join(f"{v:,.0f}" for v in values)
-
-    rows = []
-    for contender in CONTENDERS:
-        res = results[contender.name]
-        has_gets = "gets_per_s" in res
-        rows.append(
-            [
-                contender.name,
-                fmt_rate(res["median_puts_per_s"]),
-                fmt_rate(res["median_gets_per_s"]) if has_gets else "-",
-                runs(res["puts_per_s"]),
-                runs(res["gets_per_s"]) if has_gets else "-",
-                contender.description,
-            ]
-        )
     report.tables.append(
         Table(
             f"Throughput: {sizes.count} x {sizes.size // 1024} KiB",
-            ["contender", "puts/s", "gets/s", "puts/s runs", "gets/s runs", "what it does"],
-            rows,
+            RATE_HEADERS,
+            rate_rows(results, CONTENDERS),
             note=f"Median of {sizes.reps} runs, contenders interleaved in a rotating order; "
             f"each run starts from an empty folder with a store of its own and an untimed "
             f"warm-up of {sizes.warmup_count} puts into it.",
@@ -336,14 +277,15 @@ def _report(sizes: Sizes, results: dict[str, Any]) -> Report:
         ("gets", (FACADE, AWAITED), False),
         ("puts", (FACADE_32, AWAITED_32), False),
     ):
-        value = _ratio(results, *pair, op)
+        names = (pair[0].name, pair[1].name, f"{op}_per_s")
+        value = ratio(results, *names)
         ratio_rows.append(
             [
                 f"{op}: {pair[0].name} / {pair[1].name}",
                 fmt_ratio(value),
                 line_text,
                 verdict(value) if judged else line(value),
-                " / ".join(fmt_ratio(x) for x in _same_rep(results, *pair, op)),
+                same_rep(results, *names),
             ]
         )
     report.tables.append(
