@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _harness
+from ._child import child_main, run_child
+from ._harness import RATE_HEADERS, Samples, chunks, put_get_rates, rate_rows, ratio, rotated
+from ._harness import runs_text as runs
 from ._util import (
+    MB,
     Check,
     MiB,
     Options,
@@ -42,8 +45,6 @@ from ._util import (
     fmt_ratio,
     max_rss_bytes,
     median,
-    run_concurrently,
-    run_sequentially,
     scratch_dir,
 )
 
@@ -54,8 +55,6 @@ TARGET_SMALL_VS_OBSTORE = 2.0
 TARGET_LARGE_VS_HASHLIB = 0.60
 #: "Memory must stay flat": a few tens of MiB at most, whatever the artifact's size.
 TARGET_LARGE_PEAK_RSS_MIB = 64.0
-
-MB = 1_000_000  # throughputs are in MB/s (10^6 bytes)
 
 
 @dataclass(frozen=True)
@@ -114,44 +113,20 @@ LAYOUTS = [
 # ======================================================================= small files
 
 
-class Contender:
-    """One way of storing small files. Async contenders are driven by ``run_concurrently``."""
-
-    name = ""
-    description = ""
-    asynchronous = True
+class Contender(_harness.Contender):
+    """One way of storing small files under ``root``, at the keys ``key(i)``."""
 
     def __init__(self, root: str, payloads: list[bytes], key: Callable[[int], str]) -> None:
+        super().__init__(payloads)
         self.root = root
-        self.payloads = payloads
         self.key = key
-        self.got: list[Any] = [None] * len(payloads)
 
-    async def open(self) -> None:
-        """Set up, untimed."""
+    def _paths(self, i: int) -> tuple[str, str]:
+        path = os.path.join(self.root, self.key(i))
+        return path, f"{path}.tmp"
 
-    async def close(self) -> None:
-        """Tear down, untimed."""
-
-    async def put(self, i: int) -> None:
-        raise NotImplementedError
-
-    async def get(self, i: int) -> None:
-        raise NotImplementedError
-
-    def put_sync(self, i: int) -> None:
-        raise NotImplementedError
-
-    def get_sync(self, i: int) -> None:
-        raise NotImplementedError
-
-    def verify(self, count: int) -> None:
-        """Check, untimed, that every get returned what was put."""
-        bad = [i for i in range(count) if bytes(self.got[i]) != self.payloads[i]]
-        if bad:
-            raise AssertionError(
-                f"{self.name}: {len(bad)} gets returned wrong bytes, e.g. #{bad[0]}"
-            )
+    def _folders(self) -> set[str]:
+        return {os.path.join(self.root, os.path.dirname(self.key(i))) for i in range(len(self.got))}
 
 
 class ArtifactStoreContender(Contender):
@@ -190,13 +165,9 @@ class RawSyncLoop(Contender):
     description = "one thread, no event loop: sha256, write temp file, rename (no fsync)"
     asynchronous = False
 
-    def _paths(self, i: int) -> tuple[str, str]:
-        path = os.path.join(self.root, self.key(i))
-        return path, f"{path}.tmp"
-
     async def open(self) -> None:
-        for folder in {os.path.dirname(self.key(i)) for i in range(len(self.payloads))}:
-            os.makedirs(os.path.join(self.root, folder), exist_ok=True)
+        for folder in self._folders():
+            os.makedirs(folder, exist_ok=True)
 
     def put_sync(self, i: int) -> None:
         data = self.payloads[i]
@@ -215,15 +186,11 @@ class NaiveAiofiles(Contender):
     name = "naive aiofiles"
     description = "one executor hop per call (open, write, close, rename), sha256 on the loop"
 
-    def _paths(self, i: int) -> tuple[str, str]:
-        path = os.path.join(self.root, self.key(i))
-        return path, f"{path}.tmp"
-
     async def open(self) -> None:
         import aiofiles.os
 
-        for folder in {os.path.dirname(self.key(i)) for i in range(len(self.payloads))}:
-            await aiofiles.os.makedirs(os.path.join(self.root, folder), exist_ok=True)
+        for folder in self._folders():
+            await aiofiles.os.makedirs(folder, exist_ok=True)
 
     async def put(self, i: int) -> None:
         import aiofiles
@@ -278,70 +245,37 @@ CONTENDERS: list[type[Contender]] = [
 
 async def _measure(
     kind: type[Contender], root: str, payloads: list[bytes], layout: Layout, concurrency: int
-) -> tuple[float, float]:
-    """Put then get every payload with a fresh contender in ``root``; return (puts/s, gets/s)."""
-    count = len(payloads)
-    contender = kind(root, payloads, layout.key)
-    await contender.open()
-    try:
-        if contender.asynchronous:
-            put_s = await run_concurrently(count, contender.put, concurrency)
-            get_s = await run_concurrently(count, contender.get, concurrency)
-        else:
-            put_s = run_sequentially(count, contender.put_sync)
-            get_s = run_sequentially(count, contender.get_sync)
-    finally:
-        await contender.close()
-    contender.verify(count)
-    return count / put_s, count / get_s
+) -> dict[str, float]:
+    """Put then get every payload with a fresh contender in ``root``: puts/s and gets/s."""
+    return await put_get_rates(kind(root, payloads, layout.key), concurrency)
 
 
 async def small_files(sizes: Sizes, workdir: str) -> dict[str, Any]:
     """Scenario 1; returns every sample, by layout then contender."""
     payloads = [os.urandom(sizes.small_size) for _ in range(sizes.small_count)]
-    samples: dict[str, dict[str, dict[str, list[float]]]] = {
-        layout.name: {kind.name: {"puts_per_s": [], "gets_per_s": []} for kind in CONTENDERS}
-        for layout in LAYOUTS
-    }
+    samples = {layout.name: Samples(kind.name for kind in CONTENDERS) for layout in LAYOUTS}
     for layout in LAYOUTS:  # warm-up: imports, threads, executors, first-use paths
         for kind in CONTENDERS:
             root = os.path.join(workdir, f"warmup-{layout.name}-{kind.__name__}")
             await _measure(kind, root, payloads[: sizes.warmup_count], layout, sizes.concurrency)
             shutil.rmtree(root)
     for rep in range(sizes.small_reps):
-        shift = rep % len(CONTENDERS)
         # The layouts alternate too; one layout's contenders run back to back.
-        for layout in LAYOUTS[rep % 2 :] + LAYOUTS[: rep % 2]:
-            for kind in CONTENDERS[shift:] + CONTENDERS[:shift]:
+        for layout in rotated(LAYOUTS, rep):
+            for kind in rotated(CONTENDERS, rep):
                 root = os.path.join(workdir, f"{layout.name}-{kind.__name__}-{rep}")
-                puts, gets = await _measure(kind, root, payloads, layout, sizes.concurrency)
-                samples[layout.name][kind.name]["puts_per_s"].append(puts)
-                samples[layout.name][kind.name]["gets_per_s"].append(gets)
+                result = await _measure(kind, root, payloads, layout, sizes.concurrency)
+                samples[layout.name].add(kind.name, result)
                 shutil.rmtree(root)
                 print(
                     f"  small #{rep + 1} {layout.name:10} {kind.name:32} "
-                    f"puts/s {puts:9,.0f}  gets/s {gets:9,.0f}"
+                    f"puts/s {result['puts_per_s']:9,.0f}  gets/s {result['gets_per_s']:9,.0f}"
                 )
-    return {
-        layout: {
-            name: {
-                **runs,
-                "median_puts_per_s": median(runs["puts_per_s"]),
-                "median_gets_per_s": median(runs["gets_per_s"]),
-            }
-            for name, runs in by_kind.items()
-        }
-        for layout, by_kind in samples.items()
-    }
+    return {layout: by_kind.summary() for layout, by_kind in samples.items()}
 
 
 # ======================================================================= large files
 # Each large scenario runs in a subprocess (``_child``), which prints one JSON line.
-
-
-async def _chunks(block: bytes, count: int) -> AsyncIterator[bytes]:
-    for _ in range(count):
-        yield block
 
 
 def _hashlib_seconds(block: bytes, count: int) -> tuple[float, str]:
@@ -374,9 +308,13 @@ def _sync_reference_seconds(block: bytes, count: int, path: str) -> float:
     return seconds
 
 
-async def _child(kind: str, workdir: str, size: int, chunk: int, reps: int) -> dict[str, Any]:
+async def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """One large scenario, ``reps`` timed runs after an untimed warm-up run."""
     from artifactstore import LocalFilesystemArtifactStore
+
+    kind, workdir, size, chunk, reps = (
+        spec[k] for k in ("kind", "workdir", "size", "chunk", "reps")
+    )
 
     block = os.urandom(chunk)
     count = size // chunk
@@ -396,7 +334,7 @@ async def _child(kind: str, workdir: str, size: int, chunk: int, reps: int) -> d
                     received += len(piece)
             assert received == size, f"stream returned {received} bytes, not {size}"
             return
-        data = source if kind == "path_put" else _chunks(block, count)
+        data = source if kind == "path_put" else chunks(block, count)
         meta = await store.put(key, data)
         assert meta.sha256 == expected, "stored digest differs"
         assert meta.size_bytes == size
@@ -407,7 +345,7 @@ async def _child(kind: str, workdir: str, size: int, chunk: int, reps: int) -> d
     maxrss_before = max_rss_bytes()
     try:
         if kind == "stream_get":
-            meta = await store.put("large/read.bin", _chunks(block, count))
+            meta = await store.put("large/read.bin", chunks(block, count))
             assert meta.sha256 == expected, "stored digest differs"
         # Warm-up: the first write of fresh tmpfs pages can be several times slower
         # (page allocation on a VM), which would be noise, not artifactstore.
@@ -433,19 +371,12 @@ async def _child(kind: str, workdir: str, size: int, chunk: int, reps: int) -> d
 def _run_child(kind: str, workdir: str, sizes: Sizes) -> dict[str, Any]:
     child_dir = os.path.join(workdir, kind)
     os.makedirs(child_dir)
-    args = [kind, child_dir, str(sizes.large_size), str(sizes.large_chunk), str(sizes.large_reps)]
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.local", "--child", *args],
-        cwd=package_parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    shutil.rmtree(child_dir, ignore_errors=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"large scenario {kind!r} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    spec = {"kind": kind, "workdir": child_dir, "size": sizes.large_size}
+    spec.update(chunk=sizes.large_chunk, reps=sizes.large_reps)
+    try:
+        result = run_child("bench.local", spec, what=f"large scenario {kind!r}")
+    finally:
+        shutil.rmtree(child_dir, ignore_errors=True)
     mb_per_s = [sizes.large_size / s / MB for s in result["seconds"]]
     result["mb_per_s"] = mb_per_s
     result["median_mb_per_s"] = median(mb_per_s)
@@ -476,11 +407,6 @@ def large_files(sizes: Sizes, workdir: str) -> dict[str, Any]:
 # ============================================================================ report
 
 
-def _ratio(small: dict[str, Any], a: str, b: str, op: str) -> float:
-    ratio: float = small[a][f"median_{op}_per_s"] / small[b][f"median_{op}_per_s"]
-    return ratio
-
-
 def _report(sizes: Sizes, small: dict[str, Any], large: dict[str, Any]) -> Report:
     durable, fast = ArtifactStoreDurable.name, ArtifactStoreNotDurable.name
     report = Report(
@@ -503,22 +429,22 @@ def _report(sizes: Sizes, small: dict[str, Any], large: dict[str, Any]) -> Repor
     report.checks = [
         Check(
             "small puts: artifactstore (durable) / obstore",
-            _ratio(one, durable, Obstore.name, "puts"),
+            ratio(one, durable, Obstore.name, "puts_per_s"),
             TARGET_SMALL_VS_OBSTORE,
         ),
         Check(
             "small gets: artifactstore (durable) / obstore",
-            _ratio(one, durable, Obstore.name, "gets"),
+            ratio(one, durable, Obstore.name, "gets_per_s"),
             TARGET_SMALL_VS_OBSTORE,
         ),
         Check(
             f"small puts over {DEALS} deals: artifactstore (durable) / obstore",
-            _ratio(spread, durable, Obstore.name, "puts"),
+            ratio(spread, durable, Obstore.name, "puts_per_s"),
             TARGET_SMALL_VS_OBSTORE,
         ),
         Check(
             f"small gets over {DEALS} deals: artifactstore (durable) / obstore",
-            _ratio(spread, durable, Obstore.name, "gets"),
+            ratio(spread, durable, Obstore.name, "gets_per_s"),
             TARGET_SMALL_VS_OBSTORE,
         ),
         Check(
@@ -535,27 +461,13 @@ def _report(sizes: Sizes, small: dict[str, Any], large: dict[str, Any]) -> Repor
         ),
     ]
 
-    def runs(values: list[float]) -> str:
-        return " / ".join(f"{v:,.0f}" for v in values)
-
     for layout in LAYOUTS:
-        by_kind = small[layout.name]
         report.tables.append(
             Table(
                 f"Small files, {layout.label}: {sizes.small_count} x "
                 f"{sizes.small_size // 1024} KiB, {sizes.concurrency} in flight",
-                ["contender", "puts/s", "gets/s", "puts/s runs", "gets/s runs", "what it does"],
-                [
-                    [
-                        kind.name,
-                        fmt_rate(by_kind[kind.name]["median_puts_per_s"]),
-                        fmt_rate(by_kind[kind.name]["median_gets_per_s"]),
-                        runs(by_kind[kind.name]["puts_per_s"]),
-                        runs(by_kind[kind.name]["gets_per_s"]),
-                        kind.description,
-                    ]
-                    for kind in CONTENDERS
-                ],
+                RATE_HEADERS,
+                rate_rows(small[layout.name], CONTENDERS),
                 note=f"Median of {sizes.small_reps} runs, contenders and layouts interleaved "
                 "in a rotating order; each run starts from an empty folder. The raw sync "
                 "loop runs one file at a time (no concurrency).",
@@ -576,7 +488,7 @@ def _report(sizes: Sizes, small: dict[str, Any], large: dict[str, Any]) -> Repor
                 [
                     f"{op} vs {peer}",
                     *(
-                        fmt_ratio(_ratio(small[layout.name], mine, peer, op))
+                        fmt_ratio(ratio(small[layout.name], mine, peer, f"{op}_per_s"))
                         for layout in LAYOUTS
                         for mine in (durable, fast)
                     ),
@@ -675,13 +587,5 @@ def run(options: Options) -> Report:
     return _report(sizes, small, large)
 
 
-def _main(argv: list[str]) -> None:
-    if len(argv) != 6 or argv[0] != "--child":
-        sys.exit("usage: python -m bench.local --child KIND WORKDIR SIZE CHUNK REPS")
-    _, kind, workdir, size, chunk, reps = argv
-    result = asyncio.run(_child(kind, workdir, int(size), int(chunk), int(reps)))
-    print(json.dumps(result))
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    child_main("bench.local", sys.argv[1:], _child)
