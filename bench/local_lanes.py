@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import errno
 import gc
-import json
 import math
 import os
 import shutil
@@ -46,7 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._child import REPO_ROOT, child_main, run_child
+from ._harness import chunks, rounds
 from ._util import (
+    MB,
     Check,
     MiB,
     Options,
@@ -88,9 +90,6 @@ PREVIOUS: dict[str, Any] = {
     "list": {"artifactstore": 113_000, "obstore": 268_000, "os.walk + os.stat": 389_000},
 }
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MB = 1_000_000
-
 
 @dataclass(frozen=True)
 class Sizes:
@@ -131,11 +130,6 @@ def _ms(values: list[float]) -> dict[str, float]:
         "max_ms": max(values) * 1000,
         "mean_ms": sum(values) / len(values) * 1000,
     }
-
-
-async def _chunks(block: bytes, count: int) -> AsyncIterator[bytes]:
-    for _ in range(count):
-        yield block
 
 
 # ============================================================ 1. small gets under load
@@ -247,12 +241,12 @@ async def _load_child(spec: dict[str, Any]) -> dict[str, Any]:
             idle.append(time.perf_counter() - start)
 
         block = os.urandom(spec["chunk"])
-        chunks = spec["big_size"] // spec["chunk"]
+        count_of_chunks = spec["big_size"] // spec["chunk"]
         put_seconds: list[float] = []
 
         async def large_put() -> int:
             start = time.perf_counter()
-            stored = await client.put_stream("large/load.bin", _chunks(block, chunks))
+            stored = await client.put_stream("large/load.bin", chunks(block, count_of_chunks))
             put_seconds.append(time.perf_counter() - start)
             return stored
 
@@ -298,27 +292,25 @@ def small_gets_under_load(sizes: Sizes, places: dict[str, str]) -> dict[str, Any
     for place, parent in places.items():
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         with scratch_dir(".bench-scratch-lanes-", parent) as workdir:
-            for rep in range(sizes.load_reps):
-                shift = rep % len(names)
-                for name in names[shift:] + names[:shift]:
-                    root = os.path.join(workdir, f"{name}-{rep}")
-                    os.sync()  # no dirty pages of the previous run left to flush
-                    spec = {"scenario": "load", "contender": name, "root": root}
-                    spec.update(
-                        big_size=sizes.big_size,
-                        chunk=sizes.chunk,
-                        small_count=sizes.small_count,
-                        small_size=sizes.small_size,
-                    )
-                    one = _run_child(spec, timeout=1800)
-                    shutil.rmtree(root, ignore_errors=True)
-                    runs[name].append(one)
-                    print(
-                        f"  load {place:6} #{rep + 1} {name:14} {one['gets']:6} gets  "
-                        f"p50 {one['p50_ms']:7.2f}  p99 {one['p99_ms']:7.2f}  "
-                        f"max {one['max_ms']:8.2f} ms  put {one['put_mb_per_s']:6,.0f} MB/s",
-                        flush=True,
-                    )
+            for rep, name in rounds(names, sizes.load_reps):
+                root = os.path.join(workdir, f"{name}-{rep}")
+                os.sync()  # no dirty pages of the previous run left to flush
+                spec = {"scenario": "load", "contender": name, "root": root}
+                spec.update(
+                    big_size=sizes.big_size,
+                    chunk=sizes.chunk,
+                    small_count=sizes.small_count,
+                    small_size=sizes.small_size,
+                )
+                one = _run_child(spec, timeout=1800)
+                shutil.rmtree(root, ignore_errors=True)
+                runs[name].append(one)
+                print(
+                    f"  load {place:6} #{rep + 1} {name:14} {one['gets']:6} gets  "
+                    f"p50 {one['p50_ms']:7.2f}  p99 {one['p99_ms']:7.2f}  "
+                    f"max {one['max_ms']:8.2f} ms  put {one['put_mb_per_s']:6,.0f} MB/s",
+                    flush=True,
+                )
         results[place] = {
             name: {
                 "runs": one_runs,
@@ -618,17 +610,15 @@ def listings(sizes: Sizes, workdir: str) -> dict[str, Any]:
             built = asyncio.run(build_indexed_tree(root, sizes))
         print(f"  list {variant}: {sizes.list_count:,} artifacts built in {built:.1f} s")
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-        for rep in range(sizes.list_reps):
-            shift = rep % len(names)
-            for name in names[shift:] + names[:shift]:
-                spec = {"scenario": "list", "contender": name, "root": root}
-                one = _run_child({**spec, "expected": sizes.list_count}, timeout=900)
-                runs[name].append(one)
-                print(
-                    f"  list {variant:7} #{rep + 1} {name:18} {one['per_s']:9,.0f}/s  "
-                    f"peak RSS +{one['maxrss_growth_mib']:.1f} MiB",
-                    flush=True,
-                )
+        for rep, name in rounds(names, sizes.list_reps):
+            spec = {"scenario": "list", "contender": name, "root": root}
+            one = _run_child({**spec, "expected": sizes.list_count}, timeout=900)
+            runs[name].append(one)
+            print(
+                f"  list {variant:7} #{rep + 1} {name:18} {one['per_s']:9,.0f}/s  "
+                f"peak RSS +{one['maxrss_growth_mib']:.1f} MiB",
+                flush=True,
+            )
         shutil.rmtree(root, ignore_errors=True)
         results[variant] = {
             "build_seconds": built,
@@ -651,23 +641,16 @@ def listings(sizes: Sizes, workdir: str) -> dict[str, Any]:
 
 def _run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one scenario in ``python -m bench.local_lanes --child SPEC``; return its JSON."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.local_lanes", "--child", json.dumps(spec)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
+    return run_child(
+        "bench.local_lanes", spec, what=f"local-lanes {spec['scenario']!r}", timeout=timeout
     )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"local-lanes child {spec['scenario']!r} exited with {done.returncode}:\n{done.stderr}"
-        )
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 CHILDREN = {"load": _load_child, "stall": _stall_child, "list": _list_child}
+
+
+async def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    return await CHILDREN[spec["scenario"]](spec)
 
 
 # ============================================================================ report
@@ -949,17 +932,5 @@ def run(options: Options) -> Report:
     return _report(sizes, places, load, stall, listing)
 
 
-def _main(argv: list[str]) -> None:
-    if len(argv) != 2 or argv[0] != "--child":
-        sys.exit("usage: python -m bench.local_lanes --child SPEC_JSON")
-    spec = json.loads(argv[1])
-    print(json.dumps(asyncio.run(CHILDREN[spec["scenario"]](spec))), flush=True)
-    # Skip interpreter finalization: obstore's Tokio worker threads sometimes abort the
-    # process (SIGABRT) while Python tears itself down, after the work is done and
-    # reported. A stalled put's worker thread could also keep a normal exit waiting.
-    sys.stderr.flush()
-    os._exit(0)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    child_main("bench.local_lanes", sys.argv[1:], _child)
