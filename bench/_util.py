@@ -200,7 +200,8 @@ def process_rss_mib(pid: int) -> float | None:
 # -------------------------------------------------------------- machine facts
 
 
-def _version(dist: str) -> str:
+def version(dist: str) -> str:
+    """The installed version of distribution ``dist``, or ``not installed``."""
     try:
         return importlib_metadata.version(dist)
     except importlib_metadata.PackageNotFoundError:
@@ -262,7 +263,7 @@ def machine_info(scratch: str = "/dev/shm") -> dict[str, Any]:
         "memory_gib": memory_gib,
         "scratch": _mount_of(scratch),
         "versions": {
-            name: _version(name) for name in ("artifactstore", "obstore", "aiofiles", "psutil")
+            name: version(name) for name in ("artifactstore", "obstore", "aiofiles", "psutil")
         },
     }
 

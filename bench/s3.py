@@ -34,7 +34,19 @@ import asyncio
 import os
 from typing import Any
 
-from ._util import Check, MiB, Options, Report, Table, fmt_rate, fmt_ratio, scratch_dir
+from ._harness import RATE_HEADERS, rate_rows, ratio, runs_text, same_rep, verdict
+from ._util import (
+    Check,
+    MiB,
+    Options,
+    Report,
+    Table,
+    fmt_rate,
+    fmt_ratio,
+    process_rss_mib,
+    scratch_dir,
+    version,
+)
 from .s3_common import (
     SHA_FIELD,
     Buckets,
@@ -43,7 +55,6 @@ from .s3_common import (
     fmt_calls,
     sha256_record_supported,
     source_tree,
-    version,
 )
 from .s3_foreign import foreign_objects
 from .s3_large import (
@@ -74,31 +85,17 @@ TARGET_STREAM_VS_OBSTORE = 0.9
 TARGET_FOREIGN_FULL_DOWNLOADS = 1
 
 
-def _ratio(small: dict[str, Any], a: str, b: str, op: str) -> float:
-    ratio: float = small[a][f"median_{op}_per_s"] / small[b][f"median_{op}_per_s"]
-    return ratio
-
-
-def _large_ratio(large: dict[str, Any], a: str, b: str) -> float:
-    ratio: float = large[a]["median_mb_per_s"] / large[b]["median_mb_per_s"]
-    return ratio
-
-
-def _paired(ours_runs: list[float], peer_runs: list[float]) -> str:
-    return " / ".join(fmt_ratio(a / b) for a, b in zip(ours_runs, peer_runs, strict=True))
-
-
-def _runs(values: list[float], digits: int = 0) -> str:
-    return " / ".join(f"{v:,.{digits}f}" for v in values)
-
-
 def _small_tables(report: Report, sizes: Sizes, small: dict[str, Any]) -> None:
     ours = ArtifactStoreS3.name
     kinds = [kind for kind in contenders() if kind.name in small]
     peers = [kind.name for kind in kinds if kind.name != ours]
     targets = {RawAioboto3.name: TARGET_SMALL_VS_AIOBOTO3, S3fs.name: TARGET_SMALL_VS_S3FS}
     report.checks += [
-        Check(f"small {op}: artifactstore / {peer}", _ratio(small, ours, peer, op), targets[peer])
+        Check(
+            f"small {op}: artifactstore / {peer}",
+            ratio(small, ours, peer, f"{op}_per_s"),
+            targets[peer],
+        )
         for peer in peers
         for op in ("puts", "gets")
     ]
@@ -106,18 +103,8 @@ def _small_tables(report: Report, sizes: Sizes, small: dict[str, Any]) -> None:
         Table(
             f"Small objects: {sizes.small_count} x {sizes.small_size // 1024} KiB, "
             f"{sizes.concurrency} in flight",
-            ["contender", "puts/s", "gets/s", "puts/s runs", "gets/s runs", "what it does"],
-            [
-                [
-                    kind.name,
-                    fmt_rate(small[kind.name]["median_puts_per_s"]),
-                    fmt_rate(small[kind.name]["median_gets_per_s"]),
-                    _runs(small[kind.name]["puts_per_s"]),
-                    _runs(small[kind.name]["gets_per_s"]),
-                    kind.description,
-                ]
-                for kind in kinds
-            ],
+            RATE_HEADERS,
+            rate_rows(small, kinds),
             note=f"Median of {sizes.small_reps} runs, contenders interleaved in a rotating "
             "order; each run uses a fresh bucket and a fresh client, created untimed.",
         )
@@ -129,10 +116,10 @@ def _small_tables(report: Report, sizes: Sizes, small: dict[str, Any]) -> None:
             [
                 [
                     f"{op} vs {peer}",
-                    fmt_ratio(_ratio(small, ours, peer, op)),
+                    fmt_ratio(ratio(small, ours, peer, f"{op}_per_s")),
                     f">= {targets[peer]:g}x",
-                    "PASS" if _ratio(small, ours, peer, op) >= targets[peer] else "FAIL",
-                    _paired(small[ours][f"{op}_per_s"], small[peer][f"{op}_per_s"]),
+                    verdict(ratio(small, ours, peer, f"{op}_per_s"), targets[peer]),
+                    same_rep(small, ours, peer, f"{op}_per_s"),
                 ]
                 for peer in peers
                 for op in ("puts", "gets")
@@ -164,7 +151,7 @@ def _large_tables(
             report.checks.append(
                 Check(
                     f"{mib} MiB {kind.label} / obstore put_async{over}, MB/s",
-                    _large_ratio(large, kind.name, OBSTORE.name),
+                    ratio(large, kind.name, OBSTORE.name, "mb_per_s"),
                     target,
                 )
             )
@@ -184,7 +171,7 @@ def _large_tables(
     for name, res in large.items():
         versus = "-"
         if has_obstore and name != OBSTORE.name:
-            versus = fmt_ratio(_large_ratio(large, name, OBSTORE.name))
+            versus = fmt_ratio(ratio(large, name, OBSTORE.name, "mb_per_s"))
         rows.append(
             [
                 res["label"],
@@ -194,8 +181,8 @@ def _large_tables(
                 f"{res['max_peak_rss_increase_mib']:.1f}",
                 f"{res['median_peak_rss_increase_mib']:.1f}",
                 f"{res['max_maxrss_growth_mib']:.1f}",
-                _runs(res["mb_per_s"], 1),
-                _runs(res["peak_rss_increase_mib"], 1),
+                runs_text(res["mb_per_s"], 1),
+                runs_text(res["peak_rss_increase_mib"], 1),
                 " / ".join(str(n) for n in res["parts"]),
                 _payloads(res, name),
             ]
@@ -262,14 +249,14 @@ def _large_tables(
     def ratio_row(a: str, b: str, what: str, target: float | None) -> None:
         if a not in large or b not in large:
             return
-        value = _large_ratio(large, a, b)
+        value = ratio(large, a, b, "mb_per_s")
         ratio_rows.append(
             [
                 what,
                 fmt_ratio(value),
                 "-" if target is None else f">= {target:g}x",
-                "info" if target is None else ("PASS" if value >= target else "FAIL"),
-                _paired(large[a]["mb_per_s"], large[b]["mb_per_s"]),
+                "info" if target is None else verdict(value, target),
+                same_rep(large, a, b, "mb_per_s"),
             ]
         )
 
@@ -319,7 +306,7 @@ def _record_table(report: Report, sizes: Sizes, large: dict[str, Any], record: b
             continue
         versus = "-"
         if name == STREAM_COPY.name:
-            versus = fmt_ratio(_large_ratio(large, name, STREAM.name))
+            versus = fmt_ratio(ratio(large, name, STREAM.name, "mb_per_s"))
         fresh_expected, writer_expected = expected[name]
         rows.append(
             [
@@ -594,7 +581,7 @@ def run(options: Options) -> Report:
             large = run_large_puts(server.endpoint, sizes, workdir, kinds, sizes.large_reps)
         print("s3: a foreign object ...", flush=True)
         foreign = foreign_objects(server.endpoint, server.port, sizes)
-        server_info["rss_mib"] = _rss_mib(server.process.pid)
+        server_info["rss_mib"] = process_rss_mib(server.process.pid)
     finally:
         server.stop()
     large_tls, tls_info = _large_puts_over_tls(sizes, kinds)
@@ -624,17 +611,6 @@ def run(options: Options) -> Report:
     )
 
 
-def _rss_mib(pid: int) -> float | None:
-    """A server's RSS, for information (``None`` if it cannot be read)."""
-    try:
-        import psutil  # type: ignore[import-untyped,unused-ignore]
-
-        rss: int = psutil.Process(pid).memory_info().rss
-        return round(rss / MiB, 1)
-    except Exception:  # informational only
-        return None
-
-
 def _large_puts_over_tls(sizes: Sizes, kinds: list[Kind]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The large puts again (not sha256_record="copy"), against a moto server with TLS."""
     tls_kinds = [kind for kind in kinds if kind is not STREAM_COPY]
@@ -655,7 +631,7 @@ def _large_puts_over_tls(sizes: Sizes, kinds: list[Kind]) -> tuple[dict[str, Any
                 sizes.large_tls_reps,
                 ca_bundle=server.ca_bundle,
             )
-            info["rss_mib"] = _rss_mib(server.process.pid)
+            info["rss_mib"] = process_rss_mib(server.process.pid)
         finally:
             server.stop()
     return large, info

@@ -13,12 +13,10 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 from ._util import MiB, Options
 
-MB = 1_000_000  # throughputs are in MB/s (10^6 bytes)
 REGION = "us-east-1"
 SHA_FIELD = "artifactstore-sha256"  # the metadata field artifactstore writes
 MIME = "application/octet-stream"  # what artifactstore guesses for "*.bin"
@@ -77,13 +75,6 @@ def botocore_config_args() -> dict[str, Any]:
         "s3": {"addressing_style": "path"},
         "max_pool_connections": 64,
     }
-
-
-def version(dist: str) -> str:
-    try:
-        return importlib_metadata.version(dist)
-    except importlib_metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def installed(module: str) -> bool:

@@ -28,24 +28,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._util import MiB, RSSSampler, max_rss_bytes, median, reset_max_rss
+from ._child import child_main
+from ._child import run_child as run_in_child
+from ._harness import chunks, rounds
+from ._util import MB, MiB, RSSSampler, max_rss_bytes, median, reset_max_rss
 from .s3_common import (
-    MB,
     REGION,
     Buckets,
     RequestLog,
@@ -104,11 +103,6 @@ def available_kinds(record_option: bool) -> tuple[list[Kind], list[str]]:
 
 
 # ============================================================ in the child process
-
-
-async def _chunks(block: bytes, count: int) -> AsyncIterator[bytes]:
-    for _ in range(count):
-        yield block
 
 
 def _payload(value: Any) -> str:
@@ -196,7 +190,7 @@ class ArtifactStorePut(Uploader):
             self.meta = await self.store.put(key, self.source)
         else:
             count = self.sizes.large_size // self.sizes.large_chunk
-            self.meta = await self.store.put(key, _chunks(self.block, count))
+            self.meta = await self.store.put(key, chunks(self.block, count))
 
     async def check(self, key: str) -> dict[str, Any]:
         from artifactstore import S3ArtifactStore
@@ -464,24 +458,14 @@ def run_child(job: dict[str, Any], workdir: str) -> dict[str, Any]:
     Over TLS, the child's ``AWS_CA_BUNDLE`` is the server's certificate: botocore
     (artifactstore, aioboto3, s3fs) trusts it that way.
     """
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     child_tmp = tempfile.mkdtemp(prefix=f"{job['kind']}-", dir=workdir)
-    extra_env = {"AWS_CA_BUNDLE": job["ca_bundle"]} if job["ca_bundle"] else {}
+    env = {"TMPDIR": child_tmp}
+    if job["ca_bundle"]:
+        env["AWS_CA_BUNDLE"] = job["ca_bundle"]
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.s3_large", "--child", json.dumps(job)],
-            cwd=package_parent,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "TMPDIR": child_tmp, **extra_env},
-        )
+        return run_in_child("bench.s3_large", job, what=f"large put {job['kind']!r}", env=env)
     finally:
         shutil.rmtree(child_tmp, ignore_errors=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"large put {job['kind']!r} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def _warm_server(buckets: Buckets, bucket: str, sizes: Sizes) -> None:
@@ -527,44 +511,42 @@ def large_puts(
     runs: dict[str, list[dict[str, Any]]] = {kind.name: [] for kind in kinds}
     record_option = sha256_record_supported()
     try:
-        for rep in range(reps):
-            shift = rep % len(kinds)
-            for kind in kinds[shift:] + kinds[:shift]:
-                key = f"large/{kind.name}-{rep}.bin"
-                record = {STREAM.name: "tag", STREAM_COPY.name: "copy"}.get(kind.name, "")
-                job = make_job(
-                    kind,
-                    key,
-                    endpoint,
-                    bucket,
-                    source,
-                    sizes,
-                    sha256=sha256,
-                    # "tag" is the default: name it only if the store has the option.
-                    sha256_record=record if record_option else "",
-                    ca_bundle=ca_bundle,
+        for rep, kind in rounds(kinds, reps):
+            key = f"large/{kind.name}-{rep}.bin"
+            record = {STREAM.name: "tag", STREAM_COPY.name: "copy"}.get(kind.name, "")
+            job = make_job(
+                kind,
+                key,
+                endpoint,
+                bucket,
+                source,
+                sizes,
+                sha256=sha256,
+                # "tag" is the default: name it only if the store has the option.
+                sha256_record=record if record_option else "",
+                ca_bundle=ca_bundle,
+            )
+            one = run_child(job, workdir)
+            # Parity: every peer stored it all (and in how many parts).
+            stored, one["parts"] = buckets.size_and_parts(bucket, key)
+            if stored != sizes.large_size:
+                raise AssertionError(f"{kind.label}: stored {stored} bytes")
+            if ca_bundle and (
+                not one["endpoint_used"].startswith("https://")
+                or set(one["schemes"] or {"https": 1}) != {"https"}
+            ):  # over TLS, every request of the upload went as https
+                raise AssertionError(
+                    f"{kind.label}: endpoint {one['endpoint_used']}, requests {one['schemes']}"
                 )
-                one = run_child(job, workdir)
-                # Parity: every peer stored it all (and in how many parts).
-                stored, one["parts"] = buckets.size_and_parts(bucket, key)
-                if stored != sizes.large_size:
-                    raise AssertionError(f"{kind.label}: stored {stored} bytes")
-                if ca_bundle and (
-                    not one["endpoint_used"].startswith("https://")
-                    or set(one["schemes"] or {"https": 1}) != {"https"}
-                ):  # over TLS, every request of the upload went as https
-                    raise AssertionError(
-                        f"{kind.label}: endpoint {one['endpoint_used']}, requests {one['schemes']}"
-                    )
-                buckets.delete(bucket, key)  # keep the moto server's memory down
-                runs[kind.name].append(one)
-                print(
-                    f"  large{' TLS' if ca_bundle else ''} #{rep + 1} {kind.label:56} "
-                    f"{sizes.large_size / one['seconds'] / MB:6.1f} MB/s  "
-                    f"peak RSS +{one['peak_rss_increase'] / MiB:.1f} MiB, "
-                    f"{one['parts']} part(s)",
-                    flush=True,
-                )
+            buckets.delete(bucket, key)  # keep the moto server's memory down
+            runs[kind.name].append(one)
+            print(
+                f"  large{' TLS' if ca_bundle else ''} #{rep + 1} {kind.label:56} "
+                f"{sizes.large_size / one['seconds'] / MB:6.1f} MB/s  "
+                f"peak RSS +{one['peak_rss_increase'] / MiB:.1f} MiB, "
+                f"{one['parts']} part(s)",
+                flush=True,
+            )
     finally:
         buckets.remove(bucket)
     results: dict[str, Any] = {}
@@ -597,16 +579,5 @@ def large_puts(
     return results
 
 
-def _main(argv: list[str]) -> None:
-    if len(argv) != 2 or argv[0] != "--child":
-        sys.exit("usage: python -m bench.s3_large --child JOB_JSON")
-    result = asyncio.run(_child(json.loads(argv[1])))
-    print(json.dumps(result), flush=True)
-    # Leave without the interpreter's teardown: obstore 0.12's runtime sometimes
-    # aborts there (SIGABRT, after the upload and its checks are done), which
-    # would fail the whole section over a result already reported.
-    os._exit(0)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    child_main("bench.s3_large", sys.argv[1:], _child)

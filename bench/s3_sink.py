@@ -26,6 +26,8 @@ import subprocess
 import sys
 from typing import Any
 
+from ._child import REPO_ROOT
+from ._harness import rounds
 from ._util import Report, Table, fmt_ratio, median
 from .s3_common import Sizes, make_certificate
 from .s3_large import (
@@ -149,7 +151,7 @@ class _SinkServer:
             command += [self.ca_bundle, key]
         self.process = subprocess.Popen(
             command,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -178,29 +180,27 @@ def client_costs(sizes: Sizes, workdir: str, reps: int) -> dict[str, Any]:
         server = _SinkServer(workdir, tls=scheme == "https")
         runs: dict[str, list[dict[str, float]]] = {kind.name: [] for kind in kinds}
         try:
-            for rep in range(reps):
-                shift = rep % len(kinds)
-                for kind in kinds[shift:] + kinds[:shift]:
-                    before = server.cpu_seconds()
-                    key = f"sink/{kind.name}-{rep}.bin"
-                    job = make_job(
-                        kind,
-                        key,
-                        server.endpoint,
-                        "sink",
-                        source,
-                        sizes,
-                        ca_bundle=server.ca_bundle,
-                        sink=True,
-                    )
-                    one = run_child(job, workdir)
-                    one["sink_cpu_seconds"] = server.cpu_seconds() - before
-                    runs[kind.name].append(one)
-                    print(
-                        f"  client cost over {scheme} #{rep + 1} {kind.label:36} "
-                        f"{one['cpu_seconds']:.3f} s CPU in {one['seconds']:.3f} s",
-                        flush=True,
-                    )
+            for rep, kind in rounds(kinds, reps):
+                before = server.cpu_seconds()
+                key = f"sink/{kind.name}-{rep}.bin"
+                job = make_job(
+                    kind,
+                    key,
+                    server.endpoint,
+                    "sink",
+                    source,
+                    sizes,
+                    ca_bundle=server.ca_bundle,
+                    sink=True,
+                )
+                one = run_child(job, workdir)
+                one["sink_cpu_seconds"] = server.cpu_seconds() - before
+                runs[kind.name].append(one)
+                print(
+                    f"  client cost over {scheme} #{rep + 1} {kind.label:36} "
+                    f"{one['cpu_seconds']:.3f} s CPU in {one['seconds']:.3f} s",
+                    flush=True,
+                )
         finally:
             server.stop()
         results[scheme] = {

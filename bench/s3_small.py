@@ -13,7 +13,8 @@ import hashlib
 import os
 from typing import Any
 
-from ._util import median, run_concurrently
+from . import _harness
+from ._harness import Samples, put_get_rates, rounds
 from .s3_common import (
     MIME,
     REGION,
@@ -31,38 +32,14 @@ def key_of(i: int) -> str:
     return f"bench/{i:05d}.bin"
 
 
-class Contender:
-    """One way of storing small objects, driven by ``run_concurrently``."""
-
-    name = ""
-    description = ""
+class Contender(_harness.Contender):
+    """One way of storing small objects in ``bucket``, driven by ``run_concurrently``."""
 
     def __init__(self, endpoint: str, bucket: str, payloads: list[bytes], sizes: Sizes) -> None:
+        super().__init__(payloads)
         self.endpoint = endpoint
         self.bucket = bucket
-        self.payloads = payloads
         self.sizes = sizes
-        self.got: list[Any] = [None] * len(payloads)
-
-    async def open(self) -> None:
-        """Set up (client, connection to the bucket), untimed."""
-
-    async def close(self) -> None:
-        """Tear down, untimed."""
-
-    async def put(self, i: int) -> None:
-        raise NotImplementedError
-
-    async def get(self, i: int) -> None:
-        raise NotImplementedError
-
-    def verify(self, count: int) -> None:
-        """Check, untimed, that every get returned what was put."""
-        bad = [i for i in range(count) if bytes(self.got[i]) != self.payloads[i]]
-        if bad:
-            raise AssertionError(
-                f"{self.name}: {len(bad)} gets returned wrong bytes, e.g. #{bad[0]}"
-            )
 
 
 class ArtifactStoreS3(Contender):
@@ -174,25 +151,17 @@ async def _measure(
     buckets: Buckets,
     payloads: list[bytes],
     sizes: Sizes,
-) -> tuple[float, float]:
-    """Put then get every payload with a fresh contender and bucket; return (puts/s, gets/s)."""
-    count = len(payloads)
+) -> dict[str, float]:
+    """Put then get every payload with a fresh contender and bucket: puts/s and gets/s."""
     bucket = buckets.create(kind.__name__)
-    contender = kind(endpoint, bucket, payloads, sizes)
-    await contender.open()
-    try:
-        put_s = await run_concurrently(count, contender.put, sizes.concurrency)
-        get_s = await run_concurrently(count, contender.get, sizes.concurrency)
-    finally:
-        await contender.close()
-    contender.verify(count)
+    rates = await put_get_rates(kind(endpoint, bucket, payloads, sizes), sizes.concurrency)
     # Parity: every contender stored the payload's SHA-256 as object metadata.
     expected = hashlib.sha256(payloads[0]).hexdigest()
     stored = buckets.sha256_metadata(bucket, key_of(0))
     if stored != expected:
         raise AssertionError(f"{kind.name}: metadata {SHA_FIELD}={stored!r}, not {expected}")
     buckets.remove(bucket)
-    return count / put_s, count / get_s
+    return rates
 
 
 async def small_objects(endpoint: str, sizes: Sizes) -> dict[str, Any]:
@@ -200,23 +169,12 @@ async def small_objects(endpoint: str, sizes: Sizes) -> dict[str, Any]:
     kinds = contenders()
     buckets = Buckets(endpoint)
     payloads = [os.urandom(sizes.small_size) for _ in range(sizes.small_count)]
-    samples: dict[str, dict[str, list[float]]] = {
-        kind.name: {"puts_per_s": [], "gets_per_s": []} for kind in kinds
-    }
+    samples = Samples(kind.name for kind in kinds)
     for kind in kinds:  # warm-up: imports, model files, first-use paths (client and server)
         await _measure(kind, endpoint, buckets, payloads[: sizes.warmup_count], sizes)
-    for rep in range(sizes.small_reps):
-        shift = rep % len(kinds)
-        for kind in kinds[shift:] + kinds[:shift]:
-            puts, gets = await _measure(kind, endpoint, buckets, payloads, sizes)
-            samples[kind.name]["puts_per_s"].append(puts)
-            samples[kind.name]["gets_per_s"].append(gets)
-            print(f"  small #{rep + 1} {kind.name:30} puts/s {puts:7,.0f}  gets/s {gets:7,.0f}")
-    return {
-        name: {
-            **runs,
-            "median_puts_per_s": median(runs["puts_per_s"]),
-            "median_gets_per_s": median(runs["gets_per_s"]),
-        }
-        for name, runs in samples.items()
-    }
+    for rep, kind in rounds(kinds, sizes.small_reps):
+        result = await _measure(kind, endpoint, buckets, payloads, sizes)
+        samples.add(kind.name, result)
+        puts, gets = result["puts_per_s"], result["gets_per_s"]
+        print(f"  small #{rep + 1} {kind.name:30} puts/s {puts:7,.0f}  gets/s {gets:7,.0f}")
+    return samples.summary()

@@ -39,7 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._child import child_main, run_child
+from ._harness import Samples, ratio, rounds, runs_text, same_rep
 from ._util import (
+    MB,
     Check,
     MiB,
     Options,
@@ -50,8 +53,10 @@ from ._util import (
     fmt_ratio,
     max_rss_bytes,
     median,
+    process_rss_mib,
     run_concurrently,
     scratch_dir,
+    version,
 )
 from .s3 import Buckets, source_tree
 
@@ -64,7 +69,6 @@ TARGET_VS_PLAIN = 0.9
 RSS_ALLOWANCE_MIB = 64
 
 REGION = "us-east-1"
-MB = 1_000_000
 #: Mime types of the DataRoom's artifacts, by extension (not what a guess would give
 #: for every one: ".bin" is stored as a custom type, to show it is carried).
 KINDS = (
@@ -379,30 +383,29 @@ def migrations(ctx: Context) -> dict[str, Any]:
     room = asyncio.run(build_dataroom(f"{ctx.workdir}/dataroom", sizes.count, sizes.size))
     for kind in kinds:  # warm-up: imports, first-use paths (client and server)
         _measure(ctx, kind, warm, buckets)
-    samples: dict[str, dict[str, list[float]]] = {kind.name: {} for kind in kinds}
-    for rep in range(sizes.reps):
-        shift = rep % len(kinds)
-        for kind in kinds[shift:] + kinds[:shift]:
-            outcome = _measure(ctx, kind, room, buckets)
-            line = f"  #{rep + 1} {kind.name:26}"
-            for name, seconds in outcome.items():
-                rate = room.count / seconds
-                samples[kind.name].setdefault(name.replace("seconds", "per_s"), []).append(rate)
-                line += f"  {name.replace('_seconds', '')} {rate:7,.0f}/s"
-            print(line.replace("seconds", "copy"), flush=True)
-    return {
-        name: {**runs, **{f"median_{k}": median(v) for k, v in runs.items()}}
-        for name, runs in samples.items()
-    }
+    samples = Samples(kind.name for kind in kinds)
+    for rep, kind in rounds(kinds, sizes.reps):
+        outcome = _measure(ctx, kind, room, buckets)
+        rates = {name.replace("seconds", "per_s"): room.count / s for name, s in outcome.items()}
+        samples.add(kind.name, rates)
+        shown = "".join(
+            f"  {name.replace('_seconds', '')} {rate:7,.0f}/s"
+            for name, rate in zip(outcome, rates.values(), strict=True)
+        )
+        print(f"  #{rep + 1} {kind.name:26}{shown}".replace("seconds", "copy"), flush=True)
+    return samples.summary()
 
 
 # ================================================================ one big artifact
 
 
-async def _child(endpoint: str, bucket: str, workdir: str, sizes: Sizes) -> dict[str, Any]:
+async def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """One timed ``copy_artifacts`` of a ``big_size`` artifact local -> S3, checked after."""
     from artifactstore import LocalFilesystemArtifactStore, S3ArtifactStore
     from artifactstore.transfer import copy_artifacts
+
+    endpoint, bucket, workdir = spec["endpoint"], spec["bucket"], spec["workdir"]
+    sizes = Sizes(**spec["sizes"])
 
     block = os.urandom(MiB)
     source = Path(workdir, "big.bin")
@@ -450,22 +453,17 @@ def big_artifact(ctx: Context) -> dict[str, Any]:
     """Scenario 3: ``big_reps`` copies, each in a fresh subprocess."""
     buckets = Buckets(ctx.endpoint)
     bucket = buckets.create("big")
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runs = []
     try:
         for rep in range(ctx.sizes.big_reps):
             child_dir = tempfile.mkdtemp(prefix="big-", dir=ctx.workdir)
-            argv = [sys.executable, "-m", "bench.transfer", "--child", ctx.endpoint, bucket]
-            argv += [child_dir, json.dumps(ctx.sizes.__dict__)]
+            spec = {"endpoint": ctx.endpoint, "bucket": bucket, "workdir": child_dir}
             try:
-                done = subprocess.run(
-                    argv, cwd=package_parent, capture_output=True, text=True, check=False
+                one = run_child(
+                    "bench.transfer", {**spec, "sizes": ctx.sizes.__dict__}, what="the big-artifact"
                 )
             finally:
                 shutil.rmtree(child_dir, ignore_errors=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"the big-artifact child failed:\n{done.stderr}")
-            one = json.loads(done.stdout.strip().splitlines()[-1])
             runs.append(one)
             print(
                 f"  big #{rep + 1} {ctx.sizes.big_size / one['seconds'] / MB:6.1f} MB/s  "
@@ -494,10 +492,6 @@ def _rate(results: dict[str, Any], name: str, what: str = "per_s") -> float:
     return value
 
 
-def _runs(values: list[float]) -> str:
-    return " / ".join(f"{v:,.0f}" for v in values)
-
-
 def _report(
     sizes: Sizes, results: dict[str, Any], big: dict[str, Any], extra: dict[str, Any]
 ) -> Report:
@@ -523,8 +517,13 @@ def _report(
     if RCLONE.name in results:
         peers.insert(0, (RCLONE.name, TARGET_VS_RCLONE))
     for peer, target in peers:
-        ratio = _rate(results, ours) / _rate(results, peer)
-        report.checks.append(Check(f"copy_artifacts / {peer} (artifacts/s)", ratio, target))
+        report.checks.append(
+            Check(
+                f"copy_artifacts / {peer} (artifacts/s)",
+                ratio(results, ours, peer, "per_s"),
+                target,
+            )
+        )
     report.checks.append(
         Check(
             f"{sizes.big_size // MiB} MiB artifact copied local -> S3: peak RSS increase",
@@ -541,7 +540,7 @@ def _report(
             f"a fresh bucket, {sizes.concurrency} in flight",
             ["contender", "artifacts/s", "runs", "what it does"],
             [
-                [name, fmt_rate(_rate(results, name)), _runs(results[name]["per_s"]), desc]
+                [name, fmt_rate(_rate(results, name)), runs_text(results[name]["per_s"]), desc]
                 for name, desc in descriptions.items()
             ],
             note=f"Median of {sizes.reps} runs, contenders interleaved in a rotating order, "
@@ -550,7 +549,11 @@ def _report(
         )
     )
     rerun_rows = [
-        [name, fmt_rate(_rate(results, name, "rerun_per_s")), _runs(results[name]["rerun_per_s"])]
+        [
+            name,
+            fmt_rate(_rate(results, name, "rerun_per_s")),
+            runs_text(results[name]["rerun_per_s"]),
+        ]
         for name in names
         if "rerun_per_s" in results[name]
     ]
@@ -565,27 +568,17 @@ def _report(
         )
     )
     ratio_rows = []
-    for peer in names[1:]:
-        ratio = _rate(results, ours) / _rate(results, peer)
-        target = dict(peers).get(peer)
-        paired = zip(results[ours]["per_s"], results[peer]["per_s"], strict=True)
-        ratio_rows.append(
-            [
-                f"copy_artifacts vs {peer}",
-                fmt_ratio(ratio),
-                f">= {target:g}x" if target else "-",
-                " / ".join(fmt_ratio(a / b) for a, b in paired),
-            ]
-        )
+    pairs = [(f"copy_artifacts vs {peer}", ours, peer) for peer in names[1:]]
     if CLI.name in results and RCLONE.name in results:
-        ratio = _rate(results, CLI.name) / _rate(results, RCLONE.name)
-        paired = zip(results[CLI.name]["per_s"], results[RCLONE.name]["per_s"], strict=True)
+        pairs.append(("artifactstore copy (CLI) vs rclone", CLI.name, RCLONE.name))
+    for label, a, b in pairs:
+        target = dict(peers).get(b) if a == ours else None
         ratio_rows.append(
             [
-                "artifactstore copy (CLI) vs rclone",
-                fmt_ratio(ratio),
-                "-",
-                " / ".join(fmt_ratio(a / b) for a, b in paired),
+                label,
+                fmt_ratio(ratio(results, a, b, "per_s")),
+                f">= {target:g}x" if target else "-",
+                same_rep(results, a, b, "per_s"),
             ]
         )
     report.tables.append(
@@ -646,14 +639,7 @@ def _report(
 
 
 def _versions() -> dict[str, str]:
-    from importlib import metadata as importlib_metadata
-
-    found = {}
-    for name in ("aioboto3", "aiobotocore", "botocore", "moto"):
-        try:
-            found[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            found[name] = "not installed"
+    found = {name: version(name) for name in ("aioboto3", "aiobotocore", "botocore", "moto")}
     rclone = rclone_path()
     if rclone is not None:
         done = subprocess.run([rclone, "version"], capture_output=True, text=True, check=False)
@@ -676,26 +662,14 @@ def run(options: Options) -> Report:
             results = migrations(ctx)
             print(f"transfer: one {sizes.big_size // MiB} MiB artifact ...", flush=True)
             big = big_artifact(ctx)
-        try:
-            import psutil
-
-            rss = psutil.Process(server.process.pid).memory_info().rss
-            server_info["rss_mib"] = round(rss / MiB, 1)
-        except Exception:  # informational only
-            pass
+        rss_mib = process_rss_mib(server.process.pid)
+        if rss_mib is not None:
+            server_info["rss_mib"] = rss_mib
     finally:
         server.stop()
     extra = {"versions": _versions(), "server": server_info, "source": source_tree()}
     return _report(sizes, results, big, extra)
 
 
-def _main(argv: list[str]) -> None:
-    if len(argv) != 5 or argv[0] != "--child":
-        sys.exit("usage: python -m bench.transfer --child ENDPOINT BUCKET WORKDIR SIZES_JSON")
-    _, endpoint, bucket, workdir, sizes_json = argv
-    sizes = Sizes(**json.loads(sizes_json))
-    print(json.dumps(asyncio.run(_child(endpoint, bucket, workdir, sizes))))
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    child_main("bench.transfer", sys.argv[1:], _child)
