@@ -10,11 +10,25 @@ the tables read.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from ._util import fmt_rate, fmt_ratio, median, run_concurrently, run_sequentially
+from ._util import Options, fmt_rate, fmt_ratio, median, run_concurrently, run_sequentially
 
 T = TypeVar("T")
+S = TypeVar("S", bound="Sizes")
+
+
+class Sizes:
+    """Base of a section's ``Sizes``: a frozen dataclass whose field defaults are the
+    full run, and whose ``QUICK`` holds what ``--quick`` changes."""
+
+    QUICK: ClassVar[dict[str, int]] = {}
+
+    @classmethod
+    def for_options(cls: type[S], options: Options) -> S:
+        """The sizes of a run with these options."""
+        return cls(**cls.QUICK) if options.quick else cls()
+
 
 # ------------------------------------------------------------------ repetitions
 

@@ -18,8 +18,9 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from . import _harness
 from ._harness import Samples, rotated, shown_rates
 from ._util import (
     Check,
@@ -38,16 +39,16 @@ TARGET = 0.90
 
 
 @dataclass(frozen=True)
-class Sizes:
+class Sizes(_harness.Sizes):
+    """How much work one run does (the full run; ``QUICK``: what --quick changes)."""
+
     count: int = 5000
     size: int = 4096
     concurrency: int = 64
     threads: int = 8
     reps: int = 5
 
-    @classmethod
-    def for_options(cls, options: Options) -> Sizes:
-        return cls(count=500, reps=2) if options.quick else cls()
+    QUICK: ClassVar[dict[str, int]] = {"count": 500, "reps": 2}
 
 
 def key_of(i: int) -> str:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _harness
 from ._child import child_main, run_child
@@ -58,23 +58,25 @@ TARGET_LARGE_PEAK_RSS_MIB = 64.0
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """How much work one run does."""
+class Sizes(_harness.Sizes):
+    """How much work one run does (the full run; ``QUICK``: what --quick changes)."""
 
-    small_count: int
-    small_size: int
-    concurrency: int
-    warmup_count: int
-    small_reps: int
-    large_size: int
-    large_chunk: int
-    large_reps: int
+    small_count: int = 5000
+    small_size: int = 4096
+    concurrency: int = 64
+    warmup_count: int = 256
+    small_reps: int = 3
+    large_size: int = 512 * MiB
+    large_chunk: int = MiB
+    large_reps: int = 5
 
-    @classmethod
-    def for_options(cls, options: Options) -> Sizes:
-        if options.quick:
-            return cls(500, 4096, 64, 64, 2, 64 * MiB, MiB, 2)
-        return cls(5000, 4096, 64, 256, 3, 512 * MiB, MiB, 5)
+    QUICK: ClassVar[dict[str, int]] = {
+        "small_count": 500,
+        "warmup_count": 64,
+        "small_reps": 2,
+        "large_size": 64 * MiB,
+        "large_reps": 2,
+    }
 
 
 def key_of(i: int) -> str:

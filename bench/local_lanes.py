@@ -43,8 +43,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from . import _harness
 from ._child import REPO_ROOT, child_main, run_child
 from ._harness import chunks, rounds
 from ._util import (
@@ -92,23 +93,24 @@ PREVIOUS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """How much work one run does."""
+class Sizes(_harness.Sizes):
+    """How much work one run does (the full run; ``QUICK``: what --quick changes)."""
 
-    big_size: int
-    chunk: int
-    small_count: int
-    small_size: int
-    load_reps: int
-    list_count: int
-    list_folders: int
-    list_reps: int
+    big_size: int = 1024 * MiB
+    chunk: int = MiB
+    small_count: int = 200
+    small_size: int = 4096
+    load_reps: int = 3
+    list_count: int = 100_000
+    list_folders: int = 100
+    list_reps: int = 5
 
-    @classmethod
-    def for_options(cls, options: Options) -> Sizes:
-        if options.quick:
-            return cls(128 * MiB, MiB, 200, 4096, 1, 10_000, 100, 2)
-        return cls(1024 * MiB, MiB, 200, 4096, 3, 100_000, 100, 5)
+    QUICK: ClassVar[dict[str, int]] = {
+        "big_size": 128 * MiB,
+        "load_reps": 1,
+        "list_count": 10_000,
+        "list_reps": 2,
+    }
 
     @property
     def big_label(self) -> str:

@@ -13,9 +13,10 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from ._util import MiB, Options
+from . import _harness
+from ._util import MiB
 
 REGION = "us-east-1"
 SHA_FIELD = "artifactstore-sha256"  # the metadata field artifactstore writes
@@ -25,27 +26,30 @@ RSS_ALLOWANCE_MIB = 64
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """How much work one run does."""
+class Sizes(_harness.Sizes):
+    """How much work one run does (the full run; ``QUICK``: what --quick changes)."""
 
-    small_count: int
-    small_size: int
-    concurrency: int
-    warmup_count: int
-    small_reps: int
-    large_size: int
-    large_chunk: int
-    large_reps: int
-    part_size: int
-    parts_in_flight: int
-    foreign_size: int
-    large_tls_reps: int  # the large puts over TLS
+    small_count: int = 1000
+    small_size: int = 4096
+    concurrency: int = 32
+    warmup_count: int = 128
+    small_reps: int = 3
+    large_size: int = 256 * MiB
+    large_chunk: int = MiB
+    large_reps: int = 5
+    part_size: int = 8 * MiB
+    parts_in_flight: int = 4
+    foreign_size: int = 16 * MiB
+    large_tls_reps: int = 5  # the large puts over TLS
 
-    @classmethod
-    def for_options(cls, options: Options) -> Sizes:
-        if options.quick:
-            return cls(200, 4096, 32, 32, 1, 32 * MiB, MiB, 1, 8 * MiB, 4, 16 * MiB, 1)
-        return cls(1000, 4096, 32, 128, 3, 256 * MiB, MiB, 5, 8 * MiB, 4, 16 * MiB, 5)
+    QUICK: ClassVar[dict[str, int]] = {
+        "small_count": 200,
+        "warmup_count": 32,
+        "small_reps": 1,
+        "large_size": 32 * MiB,
+        "large_reps": 1,
+        "large_tls_reps": 1,
+    }
 
     @property
     def rss_target_mib(self) -> float:
@@ -75,6 +79,38 @@ def botocore_config_args() -> dict[str, Any]:
         "s3": {"addressing_style": "path"},
         "max_pool_connections": 64,
     }
+
+
+def aioboto3_client(endpoint: str) -> Any:
+    """A raw aioboto3 S3 client (its async context manager), with the peers' settings."""
+    import aioboto3
+    from botocore.config import Config
+
+    from tests.s3server import CREDENTIALS
+
+    session = aioboto3.Session(region_name=REGION, **CREDENTIALS)
+    return session.client("s3", endpoint_url=endpoint, config=Config(**botocore_config_args()))
+
+
+def s3fs_filesystem(endpoint: str, ca_bundle: str = "") -> Any:
+    """An asynchronous ``s3fs.S3FileSystem`` of its own (no instance cache), with the
+    peers' settings; ``ca_bundle``: the server's certificate to trust, over TLS."""
+    import s3fs  # type: ignore[import-untyped]
+
+    from tests.s3server import CREDENTIALS
+
+    client_kwargs = {"region_name": REGION}
+    if ca_bundle:
+        client_kwargs["verify"] = ca_bundle
+    return s3fs.S3FileSystem(
+        key=CREDENTIALS["aws_access_key_id"],
+        secret=CREDENTIALS["aws_secret_access_key"],
+        endpoint_url=endpoint,
+        asynchronous=True,
+        skip_instance_cache=True,  # a fresh client per run
+        client_kwargs=client_kwargs,
+        config_kwargs=botocore_config_args(),
+    )
 
 
 def installed(module: str) -> bool:

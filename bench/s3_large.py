@@ -49,8 +49,9 @@ from .s3_common import (
     Buckets,
     RequestLog,
     Sizes,
-    botocore_config_args,
+    aioboto3_client,
     installed,
+    s3fs_filesystem,
     sha256_record_supported,
     store_options,
 )
@@ -283,15 +284,7 @@ class ObstoreHashedPut(ObstorePut):
 
 class Aioboto3Put(Uploader):
     async def open(self) -> None:
-        import aioboto3
-        from botocore.config import Config
-
-        from tests.s3server import CREDENTIALS
-
-        session = aioboto3.Session(region_name=REGION, **CREDENTIALS)
-        self._context = session.client(
-            "s3", endpoint_url=self.endpoint, config=Config(**botocore_config_args())
-        )
+        self._context = aioboto3_client(self.endpoint)
         self.client = await self._context.__aenter__()
         await self.client.put_object(Bucket=self.bucket, Key="large/warmup.bin", Body=self.block)
         await self.client.delete_object(Bucket=self.bucket, Key="large/warmup.bin")
@@ -316,22 +309,7 @@ class Aioboto3Put(Uploader):
 
 class S3fsPut(Uploader):
     async def open(self) -> None:
-        import s3fs  # type: ignore[import-untyped]
-
-        from tests.s3server import CREDENTIALS
-
-        client_kwargs = {"region_name": REGION}
-        if self.ca_bundle:  # over TLS: trust the server's certificate
-            client_kwargs["verify"] = self.ca_bundle
-        self.fs = s3fs.S3FileSystem(
-            key=CREDENTIALS["aws_access_key_id"],
-            secret=CREDENTIALS["aws_secret_access_key"],
-            endpoint_url=self.endpoint,
-            asynchronous=True,
-            skip_instance_cache=True,
-            client_kwargs=client_kwargs,
-            config_kwargs=botocore_config_args(),
-        )
+        self.fs = s3fs_filesystem(self.endpoint, self.ca_bundle)
         self.client = await self.fs.set_session()
         await self.fs._pipe_file(f"{self.bucket}/large/warmup.bin", self.block)
         await self.fs._rm_file(f"{self.bucket}/large/warmup.bin")

@@ -17,12 +17,12 @@ from . import _harness
 from ._harness import Samples, put_get_rates, rounds
 from .s3_common import (
     MIME,
-    REGION,
     SHA_FIELD,
     Buckets,
     Sizes,
-    botocore_config_args,
+    aioboto3_client,
     installed,
+    s3fs_filesystem,
     store_options,
 )
 
@@ -72,15 +72,7 @@ class RawAioboto3(Contender):
     description = "one shared client; sha256 + put_object (Metadata), get_object + read()"
 
     async def open(self) -> None:
-        import aioboto3
-        from botocore.config import Config
-
-        from tests.s3server import CREDENTIALS
-
-        session = aioboto3.Session(region_name=REGION, **CREDENTIALS)
-        self._context = session.client(
-            "s3", endpoint_url=self.endpoint, config=Config(**botocore_config_args())
-        )
+        self._context = aioboto3_client(self.endpoint)
         self.client = await self._context.__aenter__()
 
     async def close(self) -> None:
@@ -108,19 +100,7 @@ class S3fs(Contender):
     description = "_pipe_file (sha256 as Metadata) / _cat_file, asynchronous=True"
 
     async def open(self) -> None:
-        import s3fs  # type: ignore[import-untyped]
-
-        from tests.s3server import CREDENTIALS
-
-        self.fs = s3fs.S3FileSystem(
-            key=CREDENTIALS["aws_access_key_id"],
-            secret=CREDENTIALS["aws_secret_access_key"],
-            endpoint_url=self.endpoint,
-            asynchronous=True,
-            skip_instance_cache=True,  # a fresh client per run, as the others
-            client_kwargs={"region_name": REGION},
-            config_kwargs=botocore_config_args(),
-        )
+        self.fs = s3fs_filesystem(self.endpoint)
         self.client = await self.fs.set_session()
 
     async def close(self) -> None:

@@ -26,8 +26,9 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from . import _harness
 from ._harness import RATE_HEADERS, Samples, rate_rows, ratio, rounds, same_rep, shown_rates
 from ._util import (
     Check,
@@ -47,20 +48,16 @@ TARGET_FACADE_VS_AWAITED = 0.8
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """How much work one run does."""
+class Sizes(_harness.Sizes):
+    """How much work one run does (the full run; ``QUICK``: what --quick changes)."""
 
-    count: int
-    size: int
-    warmup_count: int
-    reps: int
-    concurrency: int
+    count: int = 3000
+    size: int = 4096
+    warmup_count: int = 200
+    reps: int = 5
+    concurrency: int = 32
 
-    @classmethod
-    def for_options(cls, options: Options) -> Sizes:
-        if options.quick:
-            return cls(300, 4096, 50, 2, 32)
-        return cls(3000, 4096, 200, 5, 32)
+    QUICK: ClassVar[dict[str, int]] = {"count": 300, "warmup_count": 50, "reps": 2}
 
 
 def key_of(i: int) -> str:

@@ -37,8 +37,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from . import _harness
 from ._child import child_main, run_child
 from ._harness import Samples, ratio, rounds, runs_text, same_rep
 from ._util import (
@@ -79,23 +80,25 @@ KINDS = (
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """How much work one run does."""
+class Sizes(_harness.Sizes):
+    """How much work one run does (the full run; ``QUICK``: what --quick changes)."""
 
-    count: int
-    size: int
-    concurrency: int
-    reps: int
-    warmup_count: int
-    big_size: int
-    big_reps: int
-    part_size: int
+    count: int = 2000
+    size: int = 64 * 1024
+    concurrency: int = 16
+    reps: int = 3
+    warmup_count: int = 64
+    big_size: int = 256 * MiB
+    big_reps: int = 3
+    part_size: int = 8 * MiB
 
-    @classmethod
-    def for_options(cls, options: Options) -> Sizes:
-        if options.quick:
-            return cls(200, 64 * 1024, 16, 1, 32, 32 * MiB, 1, 8 * MiB)
-        return cls(2000, 64 * 1024, 16, 3, 64, 256 * MiB, 3, 8 * MiB)
+    QUICK: ClassVar[dict[str, int]] = {
+        "count": 200,
+        "reps": 1,
+        "warmup_count": 32,
+        "big_size": 32 * MiB,
+        "big_reps": 1,
+    }
 
     @property
     def rss_target_mib(self) -> float:
