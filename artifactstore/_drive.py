@@ -10,10 +10,9 @@ Code that would otherwise need a loop asks :func:`driving` first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["Blocking", "Deadline", "deadline", "drive", "driving", "sleep"]
@@ -72,7 +71,11 @@ async def sleep(seconds: float) -> None:
 
 
 class Deadline:
-    """A time by which a driven coroutine must be done (see :func:`deadline`)."""
+    """A time by which a driven coroutine must be done; a context manager (see :func:`deadline`).
+
+    A plain class rather than ``contextlib.contextmanager``: entered once per
+    operation under a ``TimeoutLayer``, where a generator's cost shows.
+    """
 
     __slots__ = ("error", "expired", "when")
 
@@ -81,27 +84,33 @@ class Deadline:
         self.error = error
         self.expired = False
 
+    def __enter__(self) -> Deadline:
+        stack: list[Deadline] | None = getattr(_driving, "deadlines", None)
+        if stack is None:
+            stack = _driving.deadlines = []
+        stack.append(self)
+        return self
 
-@contextlib.contextmanager
-def deadline(seconds: float, error: Callable[[], BaseException]) -> Iterator[Deadline]:
+    def __exit__(self, *exc_info: object) -> None:
+        _driving.deadlines.remove(self)
+
+
+def deadline(seconds: float, error: Callable[[], BaseException]) -> Deadline:
     """Bound what a coroutine driven in this thread waits for, from now on, to ``seconds``.
 
-    When a wait would pass it, the wait is abandoned and ``error()`` is raised in
-    the coroutine, at its ``await``; later waits are no longer bounded by it.
+    Use as ``with deadline(5, make_error):``. When a wait would pass it, the wait
+    is abandoned and ``error()`` is raised in the coroutine, at its ``await``;
+    later waits are no longer bounded by it.
     """
-    stack: list[Deadline] = _driving.__dict__.setdefault("deadlines", [])
-    bound = Deadline(time.monotonic() + seconds, error)
-    stack.append(bound)
-    try:
-        yield bound
-    finally:
-        stack.remove(bound)
+    return Deadline(time.monotonic() + seconds, error)
 
 
 def _earliest() -> Deadline | None:
     stack: list[Deadline] | None = getattr(_driving, "deadlines", None)
     if not stack:
         return None
+    if len(stack) == 1:
+        return None if stack[0].expired else stack[0]
     live = [d for d in stack if not d.expired]
     return min(live, key=lambda d: d.when) if live else None
 

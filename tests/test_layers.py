@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from artifactstore import (
     LocalFilesystemArtifactStore,
     MemoryArtifactStore,
     ReadOnlyStoreError,
+    StorageTimeoutError,
     SyncArtifactStore,
 )
 from artifactstore._drive import driving
@@ -421,3 +423,42 @@ async def test_a_disabled_logger_costs_no_record(caplog: pytest.LogCaptureFixtur
     await store.put("a", os.urandom(10))
     assert await store.get("a")
     assert not caplog.records
+
+
+def test_a_sync_caller_waiting_for_a_permit_gives_up_at_its_deadline(tmp_path: Path) -> None:
+    limit = ConcurrencyLimit(1)
+    plain = LocalFilesystemArtifactStore(tmp_path / "DataRoom")
+    stalls = FaultLayer(Fault("exists", stall=True))
+    holding = SyncArtifactStore(plain.layer(stalls, ConcurrencyLimitLayer(limit), TimeoutLayer(2)))
+    facade = SyncArtifactStore(plain.layer(stalls, ConcurrencyLimitLayer(limit), TimeoutLayer(0.3)))
+    facade.put("a", b"1")
+    errors: list[BaseException] = []
+
+    def stalled() -> None:
+        try:
+            holding.exists("a")  # holds the one permit until its deadline, in 2 s
+        except BaseException as exc:
+            errors.append(exc)
+
+    holder = threading.Thread(target=stalled)
+    holder.start()
+    while limit.in_use == 0:
+        time.sleep(0.01)
+    with pytest.raises(StorageTimeoutError):
+        facade.get("a")  # waits for the permit, in this thread, until its own deadline
+    holder.join(10)
+    assert [type(e) for e in errors] == [StorageTimeoutError]
+    assert (limit.in_use, limit.waiting) == (0, 0)
+    assert facade.get("a") == b"1"
+    facade.close()
+
+
+def test_logging_through_the_sync_facade(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    caplog.set_level(logging.INFO, logger="artifactstore.operations")
+    store = LocalFilesystemArtifactStore(tmp_path / "DataRoom").layer(LoggingLayer())
+    with SyncArtifactStore(store) as facade:
+        facade.put("DEAL-1/a.txt", b"abc")
+        assert facade.get("DEAL-1/a.txt") == b"abc"
+        assert [m.storage_key for m in facade.list("DEAL-1")] == ["DEAL-1/a.txt"]
+    ops = [(r.artifactstore_operation, r.artifactstore_bytes) for r in caplog.records]  # type: ignore[attr-defined]
+    assert ops == [("put", 3), ("get", 3), ("list", 0)]

@@ -93,6 +93,14 @@ class ConcurrencyLimit:
         """Callers waiting for a permit now."""
         return len(self._waiters)
 
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free right now (and nobody waits for one)."""
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+        return False
+
     async def acquire(self) -> None:
         """Wait for a permit (blocking the thread when it drives the coroutine itself)."""
         with self._lock:
@@ -161,7 +169,8 @@ class _LimitedBackend(LayeredBackend):
     async def around(
         self, operation: Operation, key: str | None, call: Callable[[], Awaitable[T]]
     ) -> T:
-        await self._limit.acquire()
+        if not self._limit.try_acquire():  # free: no coroutine of acquire's to run
+            await self._limit.acquire()
         try:
             return await call()
         finally:

@@ -75,10 +75,11 @@ class _LoggingBackend(LayeredBackend):
         super().__init__(inner, layer)
         self._layer = layer
         self._backend = inner.info.name
+        self._logger = layer.logger
+        self._lowest = min(layer.level, layer.error_level)
 
     def _enabled(self) -> bool:
-        layer = self._layer
-        return layer.logger.isEnabledFor(min(layer.level, layer.error_level))
+        return self._logger.isEnabledFor(self._lowest)
 
     def emit(
         self,

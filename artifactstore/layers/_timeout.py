@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-import anyio
+from typing import Any, TypeVar
 
 from .._drive import deadline, driving
 from ..backend import Backend, OpenedArtifact
@@ -51,20 +50,68 @@ class TimeoutLayer(Layer):
         return _TimeoutBackend(backend, self)
 
 
-async def _bounded(seconds: float, call: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
-    """Run ``call()`` for at most ``seconds``; return (timed out, result)."""
-    if sys.version_info >= (3, 11):
-        scope = asyncio.timeout(seconds)
-        try:
-            async with scope:
-                return False, await call()
-        except TimeoutError:
-            if scope.expired():
-                return True, None
-            raise
-    with anyio.move_on_after(seconds):  # pragma: no cover - Python 3.10
+class _Watch:
+    """The deadlines of one layer's operations on one event loop, checked by one timer.
+
+    ``asyncio.timeout`` schedules and cancels a timer per operation; a layer whose
+    deadlines are all ``seconds`` long needs one timer for the oldest operation in
+    flight, since every later one ends later. Starting and ending an operation is
+    then two dictionary steps. At a deadline the operation's task is cancelled, as
+    ``asyncio.timeout`` does, and the layer turns that cancellation into a timeout.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self.loop = loop
+        self.seconds = seconds
+        #: In flight, oldest first: token -> [deadline, task, expired].
+        self.inflight: dict[object, list[Any]] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self, task: asyncio.Task[Any]) -> object:
+        token = object()
+        when = self.loop.time() + self.seconds
+        self.inflight[token] = [when, task, False]
+        if self.timer is None:
+            self.timer = self.loop.call_at(when, self._check)
+        return token
+
+    def end(self, token: object) -> bool:
+        """Forget an operation; return whether its deadline passed."""
+        expired: bool = self.inflight.pop(token)[2]
+        return expired
+
+    def _check(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        for entry in self.inflight.values():
+            when, task, expired = entry
+            if expired:
+                continue
+            if when > now:  # the oldest still running: wait for it
+                self.timer = self.loop.call_at(when, self._check)
+                return
+            entry[2] = True
+            task.cancel()
+
+
+async def _within(watch: _Watch, call: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
+    """Run ``call()`` under ``watch``'s deadline; return (timed out, result)."""
+    task = asyncio.current_task()
+    assert task is not None
+    token = watch.start(task)
+    try:
         return False, await call()
-    return True, None  # pragma: no cover
+    except asyncio.CancelledError:
+        expired, token = watch.end(token), None
+        if not expired:
+            raise
+        # Ours: take our cancellation back; another one (the caller's) still stands.
+        if sys.version_info >= (3, 11) and task.uncancel() > 0:
+            raise
+        return True, None
+    finally:
+        if token is not None:
+            watch.end(token)
 
 
 class _TimeoutBackend(LayeredBackend):
@@ -72,6 +119,24 @@ class _TimeoutBackend(LayeredBackend):
         super().__init__(inner, layer)
         self._seconds = layer.seconds
         self._grace = layer.cleanup_grace
+        self._watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last: _Watch | None = None  # the last call's (its loop kept until another's)
+
+    def _watch(self, seconds: float) -> _Watch:
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last.loop is loop and last.seconds == seconds:
+            return last  # the common case: the loop of the previous call
+        watch = self._watches.get(loop)
+        if watch is None or watch.seconds != seconds:
+            watch = _Watch(loop, seconds)
+            if seconds == self._seconds:
+                self._watches[loop] = watch
+        if seconds == self._seconds:
+            self._last = watch
+        return watch
 
     def _error(self, operation: str, key: str | None) -> StorageTimeoutError:
         what = f" of {key!r}" if key is not None else ""
@@ -91,11 +156,23 @@ class _TimeoutBackend(LayeredBackend):
             except StorageTimeoutError:
                 await self._settle()
                 raise
-        timed_out, result = await _bounded(self._seconds, call)
-        if timed_out:
-            await self._settle()
-            raise self._error(operation, key)
-        return result  # type: ignore[return-value]
+        # _within(), inlined: this runs on every operation.
+        task = asyncio.current_task()
+        assert task is not None
+        watch = self._watch(self._seconds)
+        token: object = watch.start(task)
+        try:
+            return await call()
+        except asyncio.CancelledError:
+            expired, token = watch.end(token), None
+            # Ours: take our cancellation back; another one (the caller's) still stands.
+            if not expired or (sys.version_info >= (3, 11) and task.uncancel() > 0):
+                raise
+        finally:
+            if token is not None:
+                watch.end(token)
+        await self._settle()
+        raise self._error(operation, key)
 
     async def _settle(self) -> None:
         """Let the backend finish the clean-up of what was cancelled, within the grace."""
@@ -109,7 +186,7 @@ class _TimeoutBackend(LayeredBackend):
             with deadline(seconds, lambda: StorageTimeoutError("clean-up")):
                 await self.inner.quiesce()
             return
-        timed_out, _ = await _bounded(seconds, self.inner.quiesce)
+        timed_out, _ = await _within(self._watch(seconds), self.inner.quiesce)
         if timed_out:
             raise StorageTimeoutError("clean-up")
 
