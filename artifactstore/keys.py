@@ -177,36 +177,19 @@ def normalize_prefix(prefix: str) -> str:
     return normalize_key(stripped)
 
 
-#: The names of :mod:`artifactstore.layout` this module re-exports.
-_LAYOUT = frozenset(
-    {
-        "CATEGORIES",
-        "CATEGORY_DOCUMENTS",
-        "CATEGORY_EMAILS",
-        "CATEGORY_EXTRACTED",
-        "CATEGORY_GENERATED",
-        "SUBCATEGORIES",
-        "SUBCATEGORY_CIM",
-        "SUBCATEGORY_FINANCIALS",
-        "SUBCATEGORY_LOI",
-        "SUBCATEGORY_RESPONSES",
-        "SUBCATEGORY_TEASERS",
-        "build_key",
-    }
-)
-
-
 def __getattr__(name: str) -> object:
     # The layout imports normalize_key from here: its names are fetched on first use
     # rather than imported at the top, so that neither module imports the other
     # while it loads.
-    if name in _LAYOUT:
-        from . import layout
+    from . import layout
 
-        globals().update({exported: getattr(layout, exported) for exported in _LAYOUT})
+    if name in layout.__all__:
+        globals().update({exported: getattr(layout, exported) for exported in layout.__all__})
         return getattr(layout, name)
     raise AttributeError(f"module 'artifactstore.keys' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAYOUT})
+    from . import layout
+
+    return sorted({*globals(), *layout.__all__})

@@ -29,7 +29,7 @@ tests. Write your own by subclassing :class:`Layer` and :class:`LayeredBackend`
 from __future__ import annotations
 
 from .. import _publish
-from ._base import WRITES, Layer, LayeredBackend, Operation
+from ._base import WRITES, AroundEachRead, Layer, LayeredBackend, Operation
 from ._limit import ConcurrencyLimit, ConcurrencyLimitLayer
 from ._logging import LoggingLayer
 from ._read_only import ReadOnlyLayer
@@ -38,6 +38,7 @@ from ._timeout import TimeoutLayer
 
 __all__ = [
     "WRITES",
+    "AroundEachRead",
     "ConcurrencyLimit",
     "ConcurrencyLimitLayer",
     "Layer",

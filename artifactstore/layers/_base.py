@@ -21,7 +21,7 @@ from ..backend import Backend, BackendInfo, Listing, OpenedArtifact
 from ..metadata import ArtifactMetadata
 from ..options import PutOptions, ReadOptions
 
-__all__ = ["WRITES", "Layer", "LayeredBackend", "Operation"]
+__all__ = ["WRITES", "AroundEachRead", "Layer", "LayeredBackend", "Operation"]
 
 T = TypeVar("T")
 
@@ -173,3 +173,29 @@ class LayeredBackend(Backend):
 
     def aclose(self) -> Coroutine[Any, Any, None]:
         return self.inner.aclose()
+
+
+class AroundEachRead:
+    """A stream whose every chunk read goes through its layer's ``around`` (as ``stream``).
+
+    What ``opened()`` returns for a layer that treats each read as an operation of
+    its own: a deadline per chunk, a permit per chunk.
+    """
+
+    def __init__(self, backend: LayeredBackend, key: str, opened: OpenedArtifact) -> None:
+        self.metadata = opened.metadata
+        self._backend = backend
+        self._key = key
+        self._opened = opened
+
+    async def read(self) -> bytes:
+        """The next chunk, through the layer."""
+        return await self._backend.around("stream", self._key, self._opened.read)
+
+    async def aclose(self) -> None:
+        """Close the stream below."""
+        await self._opened.aclose()
+
+    def close_nowait(self) -> None:
+        """Close the stream below without awaiting."""
+        self._opened.close_nowait()

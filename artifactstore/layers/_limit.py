@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from .._drive import Blocking, driving
 from ..backend import Backend, OpenedArtifact
-from ._base import Layer, LayeredBackend, Operation
+from ._base import AroundEachRead, Layer, LayeredBackend, Operation
 
 __all__ = ["ConcurrencyLimit", "ConcurrencyLimitLayer"]
 
@@ -177,28 +177,7 @@ class _LimitedBackend(LayeredBackend):
             self._limit.release()
 
     def opened(self, key: str, opened: OpenedArtifact) -> OpenedArtifact:
-        return _LimitedStream(self, key, opened)
-
-
-class _LimitedStream:
-    """A stream whose every read takes a permit while it runs.
-
-    Not one permit for the stream's life: a stream abandoned without being closed
-    (a cancelled ``async for``) is only released when it is collected, and its
-    permit would be lost to every other caller until then.
-    """
-
-    def __init__(self, backend: _LimitedBackend, key: str, opened: OpenedArtifact) -> None:
-        self.metadata = opened.metadata
-        self._backend = backend
-        self._key = key
-        self._opened = opened
-
-    async def read(self) -> bytes:
-        return await self._backend.around("stream", self._key, self._opened.read)
-
-    async def aclose(self) -> None:
-        await self._opened.aclose()
-
-    def close_nowait(self) -> None:
-        self._opened.close_nowait()
+        # A permit per read, not one for the stream's life: a stream abandoned in a
+        # cancelled ``async for`` is released only when it is collected, and would
+        # hold its permit from every other caller until then.
+        return AroundEachRead(self, key, opened)

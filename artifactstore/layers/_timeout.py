@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from .._drive import deadline, driving
 from ..backend import Backend, OpenedArtifact
 from ..errors import StorageTimeoutError
-from ._base import Layer, LayeredBackend, Operation
+from ._base import AroundEachRead, Layer, LayeredBackend, Operation
 
 __all__ = ["TimeoutLayer"]
 
@@ -191,23 +191,4 @@ class _TimeoutBackend(LayeredBackend):
             raise StorageTimeoutError("clean-up")
 
     def opened(self, key: str, opened: OpenedArtifact) -> OpenedArtifact:
-        return _TimedStream(self, key, opened)
-
-
-class _TimedStream:
-    """A stream whose every read has the layer's deadline."""
-
-    def __init__(self, backend: _TimeoutBackend, key: str, opened: OpenedArtifact) -> None:
-        self.metadata = opened.metadata
-        self._backend = backend
-        self._key = key
-        self._opened = opened
-
-    async def read(self) -> bytes:
-        return await self._backend.around("stream", self._key, self._opened.read)
-
-    async def aclose(self) -> None:
-        await self._opened.aclose()
-
-    def close_nowait(self) -> None:
-        self._opened.close_nowait()
+        return AroundEachRead(self, key, opened)
