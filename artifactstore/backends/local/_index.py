@@ -99,7 +99,13 @@ class LocalIndex:
             except FileExistsError:
                 pass
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            _initialize(conn, self._durable)
+            try:
+                _initialize(conn, self._durable)
+            except BaseException:
+                # Closed now: left to the garbage collector (the traceback keeps it), a
+                # damaged index's files would stay open until some later collection.
+                conn.close()
+                raise
             self._conn = conn
             self._pid = os.getpid()
         return self._conn

@@ -1,0 +1,42 @@
+"""The local index's files are closed when they cannot be used, not left to the collector."""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+import pytest
+
+from artifactstore import LocalFilesystemArtifactStore, StorageBackendError
+
+
+def _open_index_files(root: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(f"{os.path.realpath(root)}/.artifactstore/index.sqlite3"):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+async def test_a_damaged_index_is_closed_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "R"
+    async with LocalFilesystemArtifactStore(root) as s:
+        await s.put("D/x.txt", b"payload")
+    for name in os.listdir(root / ".artifactstore"):
+        (root / ".artifactstore" / name).write_bytes(b"this is not a database" * 100)
+    gc.collect()
+    gc.disable()  # what the collector would close later must be closed already
+    try:
+        async with LocalFilesystemArtifactStore(root) as s:
+            await s.get_metadata("D/x.txt")  # the index cannot be read: the file is hashed
+            with pytest.raises(StorageBackendError):
+                await s.put("D/y.txt", b"y")  # nor written
+            assert _open_index_files(root) == []
+    finally:
+        gc.enable()
