@@ -33,7 +33,12 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ._config import SCHEME, env, shown
+from .backends.local import LocalFilesystemArtifactStore
 from .backends.local.config import dataroom_root
+from .backends.local.config import options_from_env as local_options_from_env
+from .backends.local.config import options_from_url as local_options_from_url
+from .backends.memory import MemoryArtifactStore
+from .backends.memory import options_from_url as memory_options_from_url
 from .errors import InvalidKeyError, StorageConfigError
 from .store import ArtifactStore
 
@@ -72,69 +77,43 @@ class BackendEntry:
     options_from_url: Callable[[str], dict[str, Any]]
 
 
-def _lazy(module: str, attribute: str, extra: str | None = None) -> Callable[..., Any]:
-    """A function that imports ``module`` only when called: an extra stays optional."""
+def _s3(attribute: str) -> Callable[..., Any]:
+    """``artifactstore.backends.s3.<attribute>``, imported when called (the s3 extra is optional).
+
+    ``attribute`` may be dotted (``S3Settings.options_from_env``).
+    """
 
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
-            target = getattr(importlib.import_module(module), attribute)
+            target: Any = importlib.import_module("artifactstore.backends.s3")
         except ImportError as exc:
-            backend = module.rsplit(".", 1)[-1]
             raise StorageConfigError(
-                f"the {backend} backend is not installed: pip install '{extra}'",
+                "the s3 backend is not installed: pip install 'artifactstore[s3]'",
                 setting="backend",
             ) from exc
+        for name in attribute.split("."):
+            target = getattr(target, name)
         return target(*args, **kwargs)
 
     return call
 
 
 def _create_local(**options: Any) -> ArtifactStore:
-    from .backends.local import LocalFilesystemArtifactStore
-
     options.setdefault("root", dataroom_root())
     return LocalFilesystemArtifactStore(**options)
 
 
-def _local_options(url: str) -> dict[str, Any]:
-    from .backends.local.config import options_from_url
-
-    return options_from_url(url)
-
-
-def _local_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    from .backends.local.config import options_from_env
-
-    return options_from_env(environ)
-
-
-def _s3_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    from .backends.s3._settings import S3Settings
-
-    return S3Settings.options_from_env(environ)
-
-
-def _s3_url(url: str) -> dict[str, Any]:
-    from .backends.s3._settings import S3Settings
-
-    return S3Settings.options_from_url(url)
-
-
 _BUILT_IN = (
-    BackendEntry("local", ("file",), _create_local, _local_env, _local_options),
+    BackendEntry("local", ("file",), _create_local, local_options_from_env, local_options_from_url),
     BackendEntry(
-        "memory",
-        ("memory",),
-        _lazy("artifactstore.backends.memory", "MemoryArtifactStore"),
-        lambda environ: {},
-        _lazy("artifactstore.backends.memory", "options_from_url"),
+        "memory", ("memory",), MemoryArtifactStore, lambda environ: {}, memory_options_from_url
     ),
     BackendEntry(
         "s3",
         ("s3",),
-        _lazy("artifactstore.backends.s3", "S3ArtifactStore", "artifactstore[s3]"),
-        _s3_env,
-        _s3_url,
+        _s3("S3ArtifactStore"),
+        _s3("S3Settings.options_from_env"),
+        _s3("S3Settings.options_from_url"),
     ),
 )
 _registry: dict[str, BackendEntry] = {entry.name: entry for entry in _BUILT_IN}

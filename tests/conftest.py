@@ -89,6 +89,19 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def open_paths_under(root: Path) -> list[str]:
+    """What this process's open descriptors under ``root`` lead to, sorted (Linux)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(f"{os.path.realpath(root)}/"):
+            found.append(target)
+    return sorted(found)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-soak", action="store_true", help="run the long soak tests")
 

@@ -28,6 +28,8 @@ from artifactstore.backends.local import _folder_cache
 from artifactstore.backends.local._folder_cache import FolderCache
 from artifactstore.backends.local._tree import Folder, Tree
 
+from .conftest import open_paths_under
+
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/proc/self/fd"), reason="the cache needs /proc/self/fd"
 )
@@ -45,19 +47,6 @@ def _cache_of(root: str | os.PathLike[str]) -> FolderCache:
 def _no_idle_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder unused for a second is closed: never while a test looks, on a slow machine."""
     monkeypatch.setattr(_folder_cache, "IDLE", 3600.0)
-
-
-def _open_under(root: Path) -> list[str]:
-    """What this process's open descriptors under ``root`` lead to."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(f"{os.path.realpath(root)}/"):
-            found.append(target)
-    return sorted(found)
 
 
 @pytest.fixture
@@ -113,13 +102,15 @@ def test_the_cache_is_bounded(tmp_path: Path) -> None:
             folder.close()
         assert list(tree.cache._entries) == [f"D{i}/a/sub" for i in range(8, 12)]  # LRU order
         expected = [f"{os.path.realpath(root)}/D{i}/a/sub" for i in range(8, 12)]
-        assert _open_under(root) == sorted([f"{os.path.realpath(root)}/.artifactstore", *expected])
+        assert open_paths_under(root) == sorted(
+            [f"{os.path.realpath(root)}/.artifactstore", *expected]
+        )
         tree.cache.expire(idle=0)  # unused for 0 s: all of them
         assert len(tree.cache) == 0
-        assert _open_under(root) == [f"{os.path.realpath(root)}/.artifactstore"]
+        assert open_paths_under(root) == [f"{os.path.realpath(root)}/.artifactstore"]
     finally:
         tree.close()
-    assert _open_under(root) == []
+    assert open_paths_under(root) == []
 
 
 def test_a_caller_owns_its_descriptor(tmp_path: Path) -> None:

@@ -10,17 +10,7 @@ import pytest
 
 from artifactstore import LocalFilesystemArtifactStore, StorageBackendError
 
-
-def _open_index_files(root: Path) -> list[str]:
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(f"{os.path.realpath(root)}/.artifactstore/index.sqlite3"):
-            found.append(target)
-    return found
+from .conftest import open_paths_under
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
@@ -37,6 +27,6 @@ async def test_a_damaged_index_is_closed_at_once(tmp_path: Path) -> None:
             await s.get_metadata("D/x.txt")  # the index cannot be read: the file is hashed
             with pytest.raises(StorageBackendError):
                 await s.put("D/y.txt", b"y")  # nor written
-            assert _open_index_files(root) == []
+            assert [p for p in open_paths_under(root) if "/index.sqlite3" in p] == []
     finally:
         gc.enable()
