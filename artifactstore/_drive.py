@@ -19,7 +19,16 @@ __all__ = ["Blocking", "Deadline", "deadline", "drive", "driving", "sleep"]
 
 T = TypeVar("T")
 
-_driving = threading.local()
+
+
+class _Driving(threading.local):
+    # Defaults as class attributes: ``getattr(local, name, default)`` on a missing
+    # name raises and catches an AttributeError, which every operation would pay.
+    active: bool = False
+    deadlines: list[Deadline] | None = None
+
+
+_driving = _Driving()
 
 
 class Blocking:
@@ -64,7 +73,7 @@ class _Sleep(Blocking):
 
 async def sleep(seconds: float) -> None:
     """``asyncio.sleep``, or a plain sleep of the thread driving the coroutine (``drive``)."""
-    if getattr(_driving, "active", False):
+    if _driving.active:
         await _Sleep(seconds)
     else:
         await asyncio.sleep(seconds)
@@ -85,14 +94,16 @@ class Deadline:
         self.expired = False
 
     def __enter__(self) -> Deadline:
-        stack: list[Deadline] | None = getattr(_driving, "deadlines", None)
+        stack: list[Deadline] | None = _driving.deadlines
         if stack is None:
             stack = _driving.deadlines = []
         stack.append(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        _driving.deadlines.remove(self)
+        stack = _driving.deadlines
+        assert stack is not None
+        stack.remove(self)
 
 
 def deadline(seconds: float, error: Callable[[], BaseException]) -> Deadline:
@@ -106,7 +117,7 @@ def deadline(seconds: float, error: Callable[[], BaseException]) -> Deadline:
 
 
 def _earliest() -> Deadline | None:
-    stack: list[Deadline] | None = getattr(_driving, "deadlines", None)
+    stack: list[Deadline] | None = _driving.deadlines
     if not stack:
         return None
     if len(stack) == 1:
@@ -121,7 +132,7 @@ def driving() -> bool:
     Code that would hand blocking work to a thread may then do it right here: the
     calling thread is the one that wanted to block.
     """
-    return bool(getattr(_driving, "active", False))
+    return _driving.active
 
 
 def drive(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -132,7 +143,7 @@ def drive(coroutine: Coroutine[Any, Any, T]) -> T:
     thread. Anything else awaited is a ``RuntimeError``. Used by the sync facade:
     one thread hop each way instead of two.
     """
-    previous = getattr(_driving, "active", False)
+    previous = _driving.active
     _driving.active = True
     try:
         error: BaseException | None = None

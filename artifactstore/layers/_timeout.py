@@ -124,8 +124,8 @@ class _TimeoutBackend(LayeredBackend):
         )
         self._last: _Watch | None = None  # the last call's (its loop kept until another's)
 
-    def _watch(self, seconds: float) -> _Watch:
-        loop = asyncio.get_running_loop()
+    def _watch(self, seconds: float, loop: asyncio.AbstractEventLoop | None = None) -> _Watch:
+        loop = loop or asyncio.get_running_loop()
         last = self._last
         if last is not None and last.loop is loop and last.seconds == seconds:
             return last  # the common case: the loop of the previous call
@@ -157,9 +157,10 @@ class _TimeoutBackend(LayeredBackend):
                 await self._settle()
                 raise
         # _within(), inlined: this runs on every operation.
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         assert task is not None
-        watch = self._watch(self._seconds)
+        watch = self._watch(self._seconds, loop)
         token: object = watch.start(task)
         try:
             return await call()
