@@ -14,6 +14,7 @@ reference name ``artifactstore.X``, the path users import it from.
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 import types
 from collections.abc import Iterable, Mapping
@@ -67,6 +68,9 @@ from .transfer import (
     copy_artifacts,
     verify_artifacts,
 )
+
+# A library logs; the application decides where to: nothing is printed unless it does.
+logging.getLogger("artifactstore").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from .backends.s3 import S3ArtifactStore

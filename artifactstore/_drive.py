@@ -20,7 +20,6 @@ __all__ = ["Blocking", "Deadline", "deadline", "drive", "driving", "sleep"]
 T = TypeVar("T")
 
 
-
 class _Driving(threading.local):
     # Defaults as class attributes: ``getattr(local, name, default)`` on a missing
     # name raises and catches an AttributeError, which every operation would pay.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import os
 import threading
 from collections.abc import Awaitable, Callable
@@ -83,7 +84,9 @@ class _Portal:
         assert loop is not None
         waiter = _Waiter()
         coroutine = _await(fn, *args)
-        loop.call_soon_threadsafe(waiter.start, loop, coroutine)
+        # In the caller's context: its current span (and audit actor) are the
+        # operation's, although the operation runs on the loop's thread.
+        loop.call_soon_threadsafe(waiter.start, loop, coroutine, context=contextvars.copy_context())
         try:
             waiter.done.acquire()
         except BaseException:  # KeyboardInterrupt while waiting: cancel the operation
@@ -119,7 +122,7 @@ class _Waiter:
         self.task: asyncio.Task[Any] | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop, coroutine: Any) -> None:
-        self.task = loop.create_task(coroutine)
+        self.task = loop.create_task(coroutine)  # copies the context this runs in
         self.task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:

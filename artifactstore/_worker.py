@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
+from . import _telemetry
 from ._drive import Blocking, driving
 from .errors import StoreClosedError
 
@@ -138,12 +139,20 @@ class BatchWorker:
         *,
         on_batch_end: Callable[[], None] | None = None,
         on_fork: Callable[[], None] | None = None,
+        lane: str | None = None,
     ) -> None:
         self._name = name
         self._on_batch_end = on_batch_end
         self._on_fork = on_fork
+        self._lane = lane
         self._reset()
         _live_workers.add(self)
+        if lane is not None:  # its queue depth and batch sizes are metrics
+            _telemetry.watch_queue(self, lane)
+
+    def queue_depth(self) -> int:
+        """Jobs waiting for the worker (an approximation: read without the lock)."""
+        return len(self._queue)
 
     def _reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -241,6 +250,8 @@ class BatchWorker:
                 return
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        if self._lane is not None:
+            _telemetry.batch_done(self._lane, len(batch))
         results: list[tuple[_Job, bool, Any]] = []
         for job in batch:
             if job.abandoned:
@@ -250,7 +261,11 @@ class BatchWorker:
                 results.append((job, True, job.fn(*job.args)))
             except Exception as exc:  # delivered to the awaiting task
                 if job.future is None and job.waiter is None:
-                    log.warning("artifactstore: background job %s failed", job.fn, exc_info=exc)
+                    # The class only: the library's error messages name keys (confidential).
+                    name = getattr(job.fn, "__qualname__", "a job")
+                    log.warning(
+                        "artifactstore: background %s failed (%s)", name, type(exc).__name__
+                    )
                 results.append((job, False, exc))
             finally:
                 self._current = None

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from . import _telemetry
 from . import keys as _keys
 from ._sources import PutData, as_source, sha256_hex
 from .backend import Backend, BackendInfo
@@ -24,7 +25,7 @@ from .options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
 from .stream import ArtifactStream
 
 if TYPE_CHECKING:
-    from .layers import Layer
+    from .layers import Layer, OpenTelemetryLayer
 
 __all__ = ["MAX_URL_EXPIRY", "ArtifactStore", "ArtifactStream"]
 
@@ -49,6 +50,21 @@ def _check_range(start: int | None, end: int | None) -> tuple[int, int | None]:
     return first, end
 
 
+def _telemetry_layer(telemetry: bool | OpenTelemetryLayer | None) -> OpenTelemetryLayer | None:
+    from .layers import OpenTelemetryLayer
+
+    if isinstance(telemetry, OpenTelemetryLayer):
+        return telemetry
+    if telemetry is not None and not isinstance(telemetry, bool):
+        raise TypeError(f"telemetry is a bool or an OpenTelemetryLayer, not {telemetry!r}")
+    if telemetry is None:  # on where the API is, unless the environment says off
+        if not _telemetry.AVAILABLE or _telemetry.disabled_by_env():
+            return None
+    elif not telemetry:
+        return None
+    return OpenTelemetryLayer()  # telemetry=True without the API: a clear RuntimeError
+
+
 def verify_bytes(key: str, data: bytes, expected: str | None) -> None:
     """Raise ``ArtifactIntegrityError`` when ``data`` does not hash to ``expected``."""
     actual = hashlib.sha256(data).hexdigest()
@@ -69,19 +85,53 @@ class ArtifactStore:
         give one directly for a third-party backend).
     :param layers: layers to wrap the backend in, innermost first (see
         :meth:`layer`).
+    :param telemetry: OpenTelemetry instrumentation, outermost (see
+        docs/observability.md): ``None`` (the default) for on whenever
+        ``opentelemetry-api`` is importable, unless ``ARTIFACT_OTEL=false``;
+        ``False`` for off; ``True`` for on; or an
+        :class:`~artifactstore.layers.OpenTelemetryLayer` with providers or
+        ``include_keys`` of its own.
     """
 
-    def __init__(self, backend: Backend, *, layers: Sequence[Layer] = ()) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        layers: Sequence[Layer] = (),
+        telemetry: bool | OpenTelemetryLayer | None = None,
+    ) -> None:
         if not isinstance(backend, Backend):
             raise TypeError(f"an ArtifactStore needs a Backend, not {type(backend).__name__}")
-        self._backend = backend
+        self._inner = backend
         if layers:
-            self._backend = self._wrapped(layers)
+            self._inner = self._wrapped(layers)
+        self._telemetry = _telemetry_layer(telemetry)
+        self._instrument()
+
+    def _instrument(self) -> None:
+        # _backend is called when nobody listens (no SDK, no DEBUG operation log),
+        # _traced when somebody does: the uninstrumented path pays one check.
+        layer = self._telemetry
+        self._backend: Backend = self._inner
+        self._traced: Backend | None = None
+        if layer is not None:
+            traced = layer.wrap(self._inner)
+            if layer.always:  # given providers of its own: always instrumented
+                self._backend = traced
+            else:
+                self._traced = traced
+
+    def _now(self) -> Backend:
+        """The backend to call now: instrumented if anyone listens."""
+        traced = self._traced
+        if traced is not None and _telemetry.listening():
+            return traced
+        return self._backend
 
     def _wrapped(self, layers: Sequence[Layer]) -> Backend:
         from .layers import Layer
 
-        backend = self._backend
+        backend = self._inner
         for layer in layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers are Layer objects, not {type(layer).__name__}")
@@ -97,12 +147,17 @@ class ArtifactStore:
         close one of the two. This store is left as it was.
         """
         layered = _copy.copy(self)
-        layered._backend = self._wrapped(layers)
+        layered._inner = self._wrapped(layers)
+        layered._instrument()
         return layered
 
     @property
     def backend(self) -> Backend:
-        """The backend this store calls (its layers included)."""
+        """The backend this store calls (its layers included).
+
+        The automatic OpenTelemetry layer, used only while an SDK or the operation
+        log listens, is not part of it; one given providers of its own is.
+        """
         return self._backend
 
     @property
@@ -113,7 +168,7 @@ class ArtifactStore:
     @property
     def backend_name(self) -> str:
         """``ArtifactMetadata.storage_backend`` of this store's artifacts."""
-        return self._backend.info.name
+        return self._inner.info.name
 
     # ------------------------------------------------------------------ the API
 
@@ -158,7 +213,7 @@ class ArtifactStore:
             metadata=validate_user_metadata(metadata),
             if_not_exists=bool(if_not_exists),
         )
-        return await self._backend.put(key, source, options)
+        return await self._now().put(key, source, options)
 
     async def get(self, key: str, *, verify: bool = False) -> bytes:
         """Return the artifact's bytes; ``verify=True`` re-hashes them first.
@@ -167,7 +222,7 @@ class ArtifactStore:
         verifying finds bytes that do not match the recorded SHA-256.
         """
         key = self.normalize_key(key)
-        data, meta = await self._backend.read(key)
+        data, meta = await self._now().read(key)
         if verify and await sha256_hex(data) != meta.sha256:
             verify_bytes(key, data, meta.sha256)  # raises, naming both hashes
         return data
@@ -188,11 +243,11 @@ class ArtifactStore:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive int, not {chunk_size!r}")
         first, last = _check_range(start, end)
-        return ArtifactStream(self._backend, key, ReadOptions(first, last, chunk_size))
+        return ArtifactStream(self._now(), key, ReadOptions(first, last, chunk_size))
 
     async def delete(self, key: str) -> bool:
         """Delete the artifact; return ``True`` if there was one."""
-        return await self._backend.delete(self.normalize_key(key))
+        return await self._now().delete(self.normalize_key(key))
 
     async def copy(
         self, src_key: str, dst_key: str, *, if_not_exists: bool = False
@@ -209,7 +264,7 @@ class ArtifactStore:
         src, dst = self.normalize_key(src_key), self.normalize_key(dst_key)
         if src == dst:
             return await self._same_key(src, if_not_exists)
-        return await self._backend.copy(src, dst, if_not_exists=bool(if_not_exists))
+        return await self._now().copy(src, dst, if_not_exists=bool(if_not_exists))
 
     async def move(
         self, src_key: str, dst_key: str, *, if_not_exists: bool = False
@@ -222,10 +277,10 @@ class ArtifactStore:
         src, dst = self.normalize_key(src_key), self.normalize_key(dst_key)
         if src == dst:
             return await self._same_key(src, if_not_exists)
-        return await self._backend.move(src, dst, if_not_exists=bool(if_not_exists))
+        return await self._now().move(src, dst, if_not_exists=bool(if_not_exists))
 
     async def _same_key(self, key: str, if_not_exists: bool) -> ArtifactMetadata:
-        meta = await self._backend.head(key)  # ArtifactNotFoundError if there is nothing
+        meta = await self._now().head(key)  # ArtifactNotFoundError if there is nothing
         if if_not_exists:
             raise ArtifactExistsError(f"artifact {key!r} already exists", key=key)
         return meta
@@ -240,15 +295,15 @@ class ArtifactStore:
         normalized = _keys.normalize_prefix(prefix)
         if not normalized:
             raise ValueError("delete_prefix needs a non-empty prefix; '' would delete everything")
-        return await self._backend.delete_prefix(normalized)
+        return await self._now().delete_prefix(normalized)
 
     async def exists(self, key: str) -> bool:
         """Return whether an artifact is stored at ``key``."""
-        return await self._backend.exists(self.normalize_key(key))
+        return await self._now().exists(self.normalize_key(key))
 
     async def get_metadata(self, key: str) -> ArtifactMetadata:
         """Return the artifact's metadata (sha256 and mime type always filled in)."""
-        return await self._backend.head(self.normalize_key(key))
+        return await self._now().head(self.normalize_key(key))
 
     async def get_url(self, key: str, expires_in: int = 3600) -> str:
         """Return a URL for the artifact; expiring ones live ``expires_in`` seconds.
@@ -261,7 +316,7 @@ class ArtifactStore:
             raise ValueError(
                 f"expires_in must be 1 to {MAX_URL_EXPIRY} s (7 days), not {expires_in}"
             )
-        return await self._backend.get_url(self.normalize_key(key), expires_in)
+        return await self._now().get_url(self.normalize_key(key), expires_in)
 
     async def list(
         self, prefix: str = "", *, recursive: bool = True
@@ -271,7 +326,7 @@ class ArtifactStore:
         ``prefix`` matches whole segments: ``DEAL-1`` lists ``DEAL-1/...``, never
         ``DEAL-10/...``. ``recursive=False`` yields only the artifacts directly in it.
         """
-        pages = self._backend.list_dir(_keys.normalize_prefix(prefix), recursive=recursive)
+        pages = self._now().list_dir(_keys.normalize_prefix(prefix), recursive=recursive)
         try:
             async for page in pages:
                 for item in page.artifacts:
@@ -281,7 +336,7 @@ class ArtifactStore:
 
     async def list_prefixes(self, prefix: str = "") -> AsyncIterator[str]:
         """Yield the folders directly under ``prefix`` that hold artifacts, in key order."""
-        pages = self._backend.list_dir(_keys.normalize_prefix(prefix), recursive=False)
+        pages = self._now().list_dir(_keys.normalize_prefix(prefix), recursive=False)
         try:
             async for page in pages:
                 for folder in page.folders:
@@ -298,7 +353,7 @@ class ArtifactStore:
         more than ``older_than`` seconds ago (default one hour, so uploads in
         progress elsewhere are spared). Nothing an artifact consists of is touched.
         """
-        return await self._backend.cleanup(older_than=older_than)
+        return await self._now().cleanup(older_than=older_than)
 
     async def aclose(self) -> None:
         """Release the store's resources (threads, connections); idempotent."""

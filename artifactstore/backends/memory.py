@@ -50,7 +50,7 @@ from ..options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
 from ..store import ArtifactStore
 
 if TYPE_CHECKING:
-    from ..layers import Layer
+    from ..layers import Layer, OpenTelemetryLayer
 
 __all__ = ["MemoryArtifactStore", "MemoryBackend", "options_from_url"]
 
@@ -354,11 +354,19 @@ class MemoryArtifactStore(ArtifactStore):
         ``storage_uri``; letters, digits, ``.``, ``_`` and ``-``. It does not share
         anything: every instance holds its own artifacts.
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
+    :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
+        ``None`` on where the API is installed, ``False`` off.
     """
 
-    def __init__(self, name: str = "", *, layers: Sequence[Layer] = ()) -> None:
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        layers: Sequence[Layer] = (),
+        telemetry: bool | OpenTelemetryLayer | None = None,
+    ) -> None:
         self._memory = MemoryBackend(name)
-        super().__init__(self._memory, layers=layers)
+        super().__init__(self._memory, layers=layers, telemetry=telemetry)
 
     @property
     def name(self) -> str:

@@ -21,9 +21,11 @@ tries; the log outermost sees one record per call, with its whole duration.
 
 Built in: :class:`RetryLayer`, :class:`TimeoutLayer`, :class:`ConcurrencyLimitLayer`
 (with :class:`ConcurrencyLimit` to share a limit), :class:`ReadOnlyLayer`,
-:class:`LoggingLayer`. ``artifactstore.testing.FaultLayer`` injects failures for
-tests. Write your own by subclassing :class:`Layer` and :class:`LayeredBackend`
-(see docs/backends-and-layers.md).
+:class:`LoggingLayer`, and :class:`OpenTelemetryLayer`, which every store puts
+outermost by itself when ``opentelemetry-api`` is installed.
+``artifactstore.testing.FaultLayer`` injects failures for tests. Write your own
+by subclassing :class:`Layer` and :class:`LayeredBackend` (see
+docs/backends-and-layers.md).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .. import _publish
 from ._base import WRITES, AroundEachRead, Layer, LayeredBackend, Operation
 from ._limit import ConcurrencyLimit, ConcurrencyLimitLayer
 from ._logging import LoggingLayer
+from ._otel import OpenTelemetryLayer
 from ._read_only import ReadOnlyLayer
 from ._retry import RetryLayer
 from ._timeout import TimeoutLayer
@@ -44,6 +47,7 @@ __all__ = [
     "Layer",
     "LayeredBackend",
     "LoggingLayer",
+    "OpenTelemetryLayer",
     "Operation",
     "ReadOnlyLayer",
     "RetryLayer",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from .. import _telemetry
 from .._drive import Blocking, driving
 from ..backend import Backend, OpenedArtifact
 from ._base import AroundEachRead, Layer, LayeredBackend, Operation
@@ -170,7 +172,9 @@ class _LimitedBackend(LayeredBackend):
         self, operation: Operation, key: str | None, call: Callable[[], Awaitable[T]]
     ) -> T:
         if not self._limit.try_acquire():  # free: no coroutine of acquire's to run
+            started = time.perf_counter()
             await self._limit.acquire()
+            _telemetry.waited(operation, self.info.name, time.perf_counter() - started)
         try:
             return await call()
         finally:

@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from .. import _telemetry
 from .._drive import sleep
 from .._sources import Source
 from ..backend import Backend, Listing
@@ -97,9 +98,23 @@ class _RetryBackend(LayeredBackend):
 
     async def _pause(self, operation: str, attempt: int, exc: BaseException) -> None:
         wait = self._layer.delay(attempt)
-        log.debug(
-            "artifactstore: %s failed (%s), try %d in %.3f s", operation, exc, attempt + 1, wait
+        kind = _telemetry.error_type(exc)
+        # The error's class, not its message: messages name keys, which are confidential.
+        log.warning(
+            "artifactstore: %s on %s failed (%s); try %d in %.3f s",
+            operation,
+            self.info.name,
+            kind,
+            attempt + 1,
+            wait,
+            extra={
+                "artifactstore_operation": operation,
+                "artifactstore_backend": self.info.name,
+                "artifactstore_attempt": attempt + 1,
+                "artifactstore_error": kind,
+            },
         )
+        _telemetry.retried(operation, self.info.name, kind, attempt + 1, wait)
         await sleep(wait)
 
     async def around(

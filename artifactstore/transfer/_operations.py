@@ -93,7 +93,7 @@ async def copy_artifacts(
                 if difference is None:
                     return tally.add(tally.skipped, key)
                 if not overwrite:
-                    log.info("artifactstore: conflict at %r: %s", key, difference)
+                    log.info("artifactstore: a conflict at the destination (listed in the report)")
                     return tally.add(tally.conflicts, (key, difference))
                 replace = True
             if dry_run:
@@ -102,7 +102,7 @@ async def copy_artifacts(
             async with budget.hold(cost):
                 await _copy_one(src, dst, verify, tally, key, item.size_bytes, replace)
         except _ARTIFACT_ERRORS as exc:
-            log.info("artifactstore: copying %r failed: %s", key, exc)
+            log.info("artifactstore: copying an artifact failed (%s)", type(exc).__name__)
             tally.add(tally.failures, (key, _message(exc)))
 
     await tally.run(src_items, concurrency, one)
@@ -194,7 +194,7 @@ async def verify_artifacts(
         if expected is None:
             return tally.add(tally.failures, (key, "no SHA-256 is recorded for it"), size)
         if actual != expected:
-            log.info("artifactstore: %r is corrupt: %s, %s recorded", key, actual, expected)
+            log.info("artifactstore: a corrupt artifact (listed in the report)")
             return tally.add(tally.corrupt, (key, _corrupt_message(actual, expected)), size)
         tally.add(tally.copied, key, size)
 
@@ -281,7 +281,7 @@ async def _copy_one(
             corruption = check.corruption
             if corruption is None:
                 raise
-            log.info("artifactstore: %r is corrupt at the source; not copied", key)
+            log.info("artifactstore: an artifact corrupt at the source was not copied")
             return tally.add(tally.corrupt, (key, corruption))
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]

@@ -75,7 +75,7 @@ async def serve(
             return
         except ArtifactStoreError as exc:
             # No traceback: formatting one reads source files, on the event loop.
-            log.error("artifactstore: serving %r failed: %r", key, exc)
+            log.error("artifactstore: serving an artifact failed: %s", type(exc).__name__)
             await responder.text(503, "storage unavailable")
             return
         plan = plan_response(meta, method=method, headers=headers, filename=filename, inline=inline)
@@ -98,7 +98,7 @@ async def serve(
         except ArtifactStoreError as exc:
             if answering:
                 raise  # the headers may be out: too late for another status
-            log.error("artifactstore: serving %r failed: %r", key, exc)
+            log.error("artifactstore: serving an artifact failed: %s", type(exc).__name__)
             await responder.text(503, "storage unavailable")
             return
     await responder.text(503, "artifact is changing, retry")

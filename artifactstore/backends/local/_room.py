@@ -12,12 +12,14 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
+from ... import _telemetry
 from ...errors import StorageBackendError
 from ...metadata import ArtifactMetadata, listed_metadata
 from ._index import Fingerprint, IndexRow, LocalIndex, fingerprint
@@ -209,8 +211,11 @@ class Room:
         self.tree.cache.expire()
         try:
             try:
+                started = time.perf_counter()
                 for fd in dirty.values():
                     os.fsync(fd)
+                if dirty:
+                    _telemetry.fsynced(time.perf_counter() - started)
                 self._synced = dirty  # for the index's check of the files (fingerprints)
                 self.index.flush()
             finally:

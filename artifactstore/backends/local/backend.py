@@ -11,7 +11,7 @@ a ``BatchWorker`` thread:
   files, kernel copies, the walk that plans a ``delete_prefix``.
 
 So a 1 GiB put never holds up a 5-byte get, and a caller's slow source (a pipe, a
-FIFO, a stalled mount) is read on a thread of its own (``artifactstore._sources``), never on a lane.
+FIFO, a stalled mount) is read on a thread of its own (``_sources``), not a lane.
 """
 
 from __future__ import annotations
@@ -79,9 +79,12 @@ class LocalBackend(Backend):
         given = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self._given_root = given
         self._small = BatchWorker(
-            f"artifactstore-local:{given}", on_batch_end=self._flush, on_fork=self._after_fork
+            f"artifactstore-local:{given}",
+            on_batch_end=self._flush,
+            on_fork=self._after_fork,
+            lane="small",
         )
-        self._large = BatchWorker(f"artifactstore-local-large:{given}")
+        self._large = BatchWorker(f"artifactstore-local-large:{given}", lane="large")
         self._room = Room(
             given,
             durable=durable,
@@ -128,8 +131,7 @@ class LocalBackend(Backend):
 
     def url(self) -> str:
         """``file:///root``, with ``?durable=false`` when so."""
-        # The resolved root, percent-encoded as storage URIs are (never the URL secret);
-        # a non-default durability is named, so store_from_url builds the same store.
+        # Percent-encoded as storage URIs are; never the URL secret, so no link settings.
         uri = PurePosixPath(self._room.root).as_uri()
         return uri if self._room.durable else f"{uri}?durable=false"
 

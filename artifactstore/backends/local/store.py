@@ -10,7 +10,7 @@ from ...store import ArtifactStore
 from .backend import LocalBackend
 
 if TYPE_CHECKING:
-    from ...layers import Layer
+    from ...layers import Layer, OpenTelemetryLayer
 
 __all__ = ["LocalFilesystemArtifactStore"]
 
@@ -30,6 +30,8 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         instead of ``file://`` URIs.
     :param url_secret: the HMAC secret of those links (at least 32 characters).
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
+    :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
+        ``None`` on where the API is installed, ``False`` off.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         url_base: str | None = None,
         url_secret: str | bytes | None = None,
         layers: Sequence[Layer] = (),
+        telemetry: bool | OpenTelemetryLayer | None = None,
     ) -> None:
         self._local = LocalBackend(
             root,
@@ -53,7 +56,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             url_base=url_base,
             url_secret=url_secret,
         )
-        super().__init__(self._local, layers=layers)
+        super().__init__(self._local, layers=layers, telemetry=telemetry)
 
     @property
     def root(self) -> str:

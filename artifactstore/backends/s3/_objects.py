@@ -257,11 +257,10 @@ class Objects:
         except ArtifactStoreError as exc:
             # The artifact is stored: failing the put now would say it was not.
             # Readers find no SHA-256 recorded and hash the object (once per store).
-            log.warning(
-                "artifactstore: %r is stored, but its SHA-256 could not be recorded (%r); "
-                "readers will hash it",
-                key,
-                exc,
+            log.warning(  # no key, no message (it names the key): keys are confidential
+                "artifactstore: an artifact is stored, but its SHA-256 could not be "
+                "recorded (%s); readers will hash it",
+                type(exc).__name__,
             )
 
     async def _tag(self, key: str, completed: dict[str, Any], sha256: str) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import anyio
 from botocore.exceptions import ClientError
 
+from ... import _telemetry
 from ._body import Body
 from ._errors import SourceChanged, conditional_conflict, precondition_failed
 from ._signing import PAYLOAD_SHA256
@@ -112,6 +113,7 @@ async def multipart_upload(
                     **signing,
                 )
             done[number] = answer["ETag"]
+            _telemetry.part_uploaded()
         finally:
             part_done(holders)
 
@@ -178,16 +180,20 @@ async def _abort_and_raise(
     client: Any, bucket: str, key: str, upload_id: str, exc: BaseException
 ) -> NoReturn:
     """Abort the upload (shielded from cancellation), then raise ``exc`` unwrapped."""
+    # Logged without the key: keys are confidential (the error raised names it).
     with anyio.CancelScope(shield=True):
         try:
             await client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        except Exception:
+        except Exception as failed:
             log.warning(
-                "artifactstore: could not abort the multipart upload to %r; the bucket's "
-                "AbortIncompleteMultipartUpload lifecycle rule will remove it",
-                key,
-                exc_info=True,
+                "artifactstore: could not abort a multipart upload (%s) after %s; the "
+                "bucket's AbortIncompleteMultipartUpload lifecycle rule will remove it",
+                type(failed).__name__,
+                type(exc).__name__,
             )
+        else:
+            log.warning("artifactstore: aborted a multipart upload after %s", type(exc).__name__)
+            _telemetry.upload_aborted("failed")
     single = unwrap(exc)
     if single is exc:
         raise exc

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 from botocore.exceptions import ClientError
 
+from ... import _telemetry
 from ..._sources import BytesSource, PathSource, Source, chunks_of, exact_parts, prepend
 from ...backend import Backend, BackendInfo, Listing
 from ...errors import ArtifactNotFoundError, InvalidKeyError
@@ -314,6 +315,7 @@ class S3Backend(Backend):
                     await client.abort_multipart_upload(
                         Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
+                _telemetry.upload_aborted("cleanup")
                 aborted += 1
             if not page.get("IsTruncated"):
                 return aborted

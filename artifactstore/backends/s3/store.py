@@ -11,7 +11,7 @@ from ._settings import S3Settings
 from .backend import S3Backend
 
 if TYPE_CHECKING:
-    from ...layers import Layer
+    from ...layers import Layer, OpenTelemetryLayer
 
 __all__ = ["S3ArtifactStore"]
 
@@ -24,11 +24,20 @@ class S3ArtifactStore(ArtifactStore):
     :class:`~artifactstore.backends.s3.S3Settings` for every option.
 
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
+    :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
+        ``None`` on where the API is installed, ``False`` off.
     """
 
-    def __init__(self, bucket: str, *, layers: Sequence[Layer] = (), **options: Any) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        layers: Sequence[Layer] = (),
+        telemetry: bool | OpenTelemetryLayer | None = None,
+        **options: Any,
+    ) -> None:
         self._s3 = S3Backend(S3Settings.build(bucket, **options))
-        super().__init__(self._s3, layers=layers)
+        super().__init__(self._s3, layers=layers, telemetry=telemetry)
 
     @property
     def bucket(self) -> str:
