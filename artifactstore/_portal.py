@@ -84,8 +84,8 @@ class _Portal:
         assert loop is not None
         waiter = _Waiter()
         coroutine = _await(fn, *args)
-        # In the caller's context: its current span (and audit actor) are the
-        # operation's, although the operation runs on the loop's thread.
+        # In the caller's context (call_soon_threadsafe would copy it too; said here
+        # because the operation's parent span depends on it), on the loop's thread.
         loop.call_soon_threadsafe(waiter.start, loop, coroutine, context=contextvars.copy_context())
         try:
             waiter.done.acquire()
