@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._sources import (
     AsyncIterableSource,
@@ -34,6 +34,9 @@ from ._sources import (
 from .errors import ArtifactIntegrityError, ArtifactNotFoundError
 from .metadata import ArtifactMetadata, guess_mime_type
 from .options import PutOptions, ReadOptions
+
+if TYPE_CHECKING:
+    from .audit import AuditSink
 
 __all__ = [
     "AsyncIterableSource",
@@ -86,6 +89,10 @@ class BackendInfo:
     #: (``artifactstore._drive.drive``). A layer that awaits anything else (a
     #: sleep, a lock) through the event loop turns it off.
     runs_without_event_loop: bool = False
+    #: ``put`` awaits ``PutOptions.before_commit`` once the bytes are stored and
+    #: before they are visible, and nothing becomes visible if it raises (what lets
+    #: the audit layer record a put's event ahead of the put).
+    staged_puts: bool = False
     #: The layers the backend is wrapped in, outermost first (``()`` for none).
     layers: tuple[str, ...] = ()
 
@@ -276,6 +283,14 @@ class Backend(abc.ABC):
         After it returns, a put that was cancelled (or timed out) before it has left
         no temporary file. The default has nothing queued.
         """
+
+    def audit_sink(self) -> AuditSink | None:
+        """Where this backend keeps audit events (``None``: it cannot be audited).
+
+        Called once per audited store; the same durable record for every store and
+        process over the same storage.
+        """
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional for backends
         """Release the backend's resources (threads, connections); idempotent."""

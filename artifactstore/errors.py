@@ -31,6 +31,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ArtifactStoreError",
+    "AuditError",
     "InvalidKeyError",
     "ReadOnlyStoreError",
     "StorageBackendError",
@@ -130,6 +131,14 @@ class ReadOnlyStoreError(StoragePermissionError):
     """A write was refused because the store is read-only (``ReadOnlyLayer``).
 
     Raised before anything is touched. Also a ``PermissionError``.
+    """
+
+
+class AuditError(StorageBackendError):
+    """An audited operation's event could not be recorded, so the operation failed.
+
+    Fail closed: a read whose event cannot be written returns no byte; a write whose
+    event cannot be written is not done. ``retryable`` as the cause was.
     """
 
 

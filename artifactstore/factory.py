@@ -31,8 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ._config import SCHEME, env, shown
+from ._config import SCHEME, env, flag, query_options, shown
 from .backends.local import LocalFilesystemArtifactStore
 from .backends.local.config import dataroom_root
 from .backends.local.config import options_from_env as local_options_from_env
@@ -195,7 +196,10 @@ def store_options_from_env(
     entry = _named(
         name, "ARTIFACT_STORAGE_BACKEND", f"ARTIFACT_STORAGE_BACKEND={name!r} is not a backend"
     )
-    return name, entry.options_from_env(environ)
+    options = entry.options_from_env(environ)
+    if flag(environ, "ARTIFACT_AUDIT", False):
+        options["audit"] = True
+    return name, options
 
 
 def create_artifact_store(backend: str | None = None, **options: Any) -> ArtifactStore:
@@ -246,11 +250,28 @@ def store_from_url(url: str, **options: Any) -> ArtifactStore:
             f"file:///path, or one of {', '.join(f'{s}://' for s in schemes)}",
             setting="url",
         )
-    merged = {**entry.options_from_url(url), **options}
+    url, common = _common_options(url)
+    merged = {**entry.options_from_url(url), **common, **options}
     try:
         return entry.create(**merged)
     except InvalidKeyError as exc:
         raise StorageConfigError(f"{shown(url)!r} is not valid: {exc}", setting="url") from None
+
+
+#: Query options every store URL takes, whatever its backend, and their types.
+_COMMON = {"audit": bool}
+
+
+def _common_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Take the options every backend takes (``?audit=true``) out of ``url``."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    common = [(name, value) for name, value in pairs if name in _COMMON]
+    if not common:
+        return url, {}
+    found = query_options("?" + urlencode(common), _COMMON)
+    rest = urlencode([(name, value) for name, value in pairs if name not in _COMMON])
+    return urlunsplit(parts._replace(query=rest)), found
 
 
 _singleton: ArtifactStore | None = None

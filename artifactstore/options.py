@@ -8,10 +8,13 @@ code in the backends that implement it: no backend or layer signature changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "PutOptions", "ReadOptions"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "BeforeCommit", "PutOptions", "ReadOptions"]
+
+#: ``before_commit(sha256, size, replacing)``: see :attr:`PutOptions.before_commit`.
+BeforeCommit = Callable[[str, int, "bool | None"], Awaitable[None]]
 
 #: Chunk size of reads and streamed writes: large enough to amortize a thread hop
 #: or an HTTP read, small enough that memory stays flat.
@@ -28,6 +31,12 @@ class PutOptions:
     metadata: Mapping[str, str] = field(default_factory=dict)
     #: Fail with ``ArtifactExistsError`` when the key exists (atomically).
     if_not_exists: bool = False
+    #: Awaited by the backend once the bytes are stored but before they become
+    #: visible at the key, with their SHA-256, size and whether they replace an
+    #: artifact (``None``: not known). If it raises, the put fails and nothing
+    #: becomes visible. The audit layer records a put's event here, ahead of the
+    #: write; a backend that does not call it gets its event after the put instead.
+    before_commit: BeforeCommit | None = None
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from . import _telemetry
 from . import keys as _keys
 from ._sources import PutData, as_source, sha256_hex
 from .backend import Backend, BackendInfo
-from .errors import ArtifactExistsError, ArtifactIntegrityError
+from .errors import ArtifactExistsError, ArtifactIntegrityError, StorageConfigError
 from .metadata import ArtifactMetadata, guess_mime_type, validate_user_metadata
 from .options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
 from .stream import ArtifactStream
 
 if TYPE_CHECKING:
+    from .audit import AuditLayer, AuditLog
     from .layers import Layer, OpenTelemetryLayer
 
 __all__ = ["MAX_URL_EXPIRY", "ArtifactStore", "ArtifactStream"]
@@ -48,6 +49,18 @@ def _check_range(start: int | None, end: int | None) -> tuple[int, int | None]:
     if end is not None and (not isinstance(end, int) or end < first):
         raise ValueError(f"end must be an int >= start ({first}), not {end!r}")
     return first, end
+
+
+def _audit_layer(audit: bool | AuditLayer) -> AuditLayer | None:
+    if audit is False:  # the common case: the audit package is not even imported
+        return None
+    from .audit import AuditLayer
+
+    if isinstance(audit, AuditLayer):
+        return audit
+    if audit is not True:
+        raise TypeError(f"audit is a bool or an AuditLayer, not {audit!r}")
+    return AuditLayer()
 
 
 def _telemetry_layer(telemetry: bool | OpenTelemetryLayer | None) -> OpenTelemetryLayer | None:
@@ -85,6 +98,9 @@ class ArtifactStore:
         give one directly for a third-party backend).
     :param layers: layers to wrap the backend in, innermost first (see
         :meth:`layer`).
+    :param audit: record every operation in the backend's audit trail
+        (``True``, or an :class:`~artifactstore.audit.AuditLayer` with options);
+        see :meth:`audit_log` and docs/audit.md.
     :param telemetry: OpenTelemetry instrumentation, outermost (see
         docs/observability.md): ``None`` (the default) for on whenever
         ``opentelemetry-api`` is importable, unless ``ARTIFACT_OTEL=false``;
@@ -98,19 +114,23 @@ class ArtifactStore:
         backend: Backend,
         *,
         layers: Sequence[Layer] = (),
+        audit: bool | AuditLayer = False,
         telemetry: bool | OpenTelemetryLayer | None = None,
     ) -> None:
         if not isinstance(backend, Backend):
             raise TypeError(f"an ArtifactStore needs a Backend, not {type(backend).__name__}")
-        self._inner = backend
+        self._base = backend
         if layers:
-            self._inner = self._wrapped(layers)
+            self._base = self._wrapped(layers)
+        self._audit = _audit_layer(audit)
         self._telemetry = _telemetry_layer(telemetry)
-        self._instrument()
+        self._assemble()
 
-    def _instrument(self) -> None:
-        # _backend is called when nobody listens (no SDK, no DEBUG operation log),
-        # _traced when somebody does: the uninstrumented path pays one check.
+    def _assemble(self) -> None:
+        # backend < the user's layers < audit < telemetry. _backend is called when
+        # nobody listens (no SDK, no DEBUG operation log), _traced when somebody
+        # does: the uninstrumented path pays one check.
+        self._inner = self._base if self._audit is None else self._audit.wrap(self._base)
         layer = self._telemetry
         self._backend: Backend = self._inner
         self._traced: Backend | None = None
@@ -131,7 +151,7 @@ class ArtifactStore:
     def _wrapped(self, layers: Sequence[Layer]) -> Backend:
         from .layers import Layer
 
-        backend = self._inner
+        backend = self._base
         for layer in layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers are Layer objects, not {type(layer).__name__}")
@@ -147,8 +167,8 @@ class ArtifactStore:
         close one of the two. This store is left as it was.
         """
         layered = _copy.copy(self)
-        layered._inner = self._wrapped(layers)
-        layered._instrument()
+        layered._base = self._wrapped(layers)
+        layered._assemble()
         return layered
 
     @property
@@ -164,6 +184,26 @@ class ArtifactStore:
     def info(self) -> BackendInfo:
         """What the backend is and can do (through its layers)."""
         return self._backend.info
+
+    @property
+    def audited(self) -> bool:
+        """Whether this store records an audit trail (``audit=True``)."""
+        return self._audit is not None
+
+    def audit_log(self) -> AuditLog:
+        """The store's audit trail: its events, checkpoints, verification and proofs.
+
+        Raises ``StorageConfigError`` when the store was made without ``audit=True``.
+        """
+        from .audit import AuditedBackend, AuditLog
+
+        if not isinstance(self._inner, AuditedBackend):
+            raise StorageConfigError(
+                "this store keeps no audit trail: make it with audit=True "
+                "(ARTIFACT_AUDIT=true, ?audit=true)",
+                setting="audit",
+            )
+        return AuditLog(self._inner)
 
     @property
     def backend_name(self) -> str:

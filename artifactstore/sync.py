@@ -26,7 +26,7 @@ import io
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._portal import call_on_loop, drive_here
 from ._sources import PutData
@@ -34,6 +34,9 @@ from .factory import get_artifact_store
 from .metadata import ArtifactMetadata
 from .options import DEFAULT_CHUNK_SIZE
 from .store import ArtifactStore, ArtifactStream
+
+if TYPE_CHECKING:
+    from .audit import SyncAuditLog
 
 __all__ = ["SyncArtifactStore", "get_sync_artifact_store", "reset_sync_artifact_store"]
 
@@ -246,6 +249,12 @@ class SyncArtifactStore:
     ) -> str:
         """Build a conventional key (no I/O)."""
         return self._store.build_key(deal_id, category, filename, subcategory)
+
+    def audit_log(self) -> SyncAuditLog:
+        """The store's audit trail, for synchronous code (see ``ArtifactStore.audit_log``)."""
+        from .audit import SyncAuditLog
+
+        return SyncAuditLog(self._store.audit_log())
 
     def close(self) -> None:
         """Close the async store (its worker thread or connections)."""

@@ -56,6 +56,7 @@ def test_declared_capabilities() -> None:
         readable_urls=True,
         sha256_in_listings=True,
         runs_without_event_loop=True,
+        staged_puts=True,
     )
 
 

@@ -33,7 +33,8 @@ async def store(moto_server: MotoServer) -> AsyncIterator[S3ArtifactStore]:
 
 
 def test_declared_capabilities() -> None:
-    assert S3Backend.info == BackendInfo(name="s3", scheme="s3", readable_urls=True)
+    expected = BackendInfo(name="s3", scheme="s3", readable_urls=True, staged_puts=True)
+    assert S3Backend.info == expected
 
 
 @pytest.mark.parametrize("check", conformance_checks(CAPABILITIES), ids=str)

@@ -147,9 +147,12 @@ def facade_capabilities(info: BackendInfo) -> BackendInfo:
     """What the facade over a store of a backend described by ``info`` can do.
 
     A facade call cannot be cancelled from async code (it runs to its end on the
-    facade's thread), and the adapter above is not a store ``drive()`` can run.
+    facade's thread), and the adapter above is not a store ``drive()`` can run, nor
+    one with a backend to hand ``PutOptions`` (staged puts are checked on the store).
     """
-    return dataclasses.replace(info, cancellation=False, runs_without_event_loop=False)
+    return dataclasses.replace(
+        info, cancellation=False, runs_without_event_loop=False, staged_puts=False
+    )
 
 
 def _facade_cases() -> list[Any]:

@@ -50,6 +50,7 @@ from ..options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
 from ..store import ArtifactStore
 
 if TYPE_CHECKING:
+    from ..audit import AuditLayer, MemoryAuditSink
     from ..layers import Layer, OpenTelemetryLayer
 
 __all__ = ["MemoryArtifactStore", "MemoryBackend", "options_from_url"]
@@ -135,6 +136,7 @@ class MemoryBackend(Backend):
         scheme="memory",
         sha256_in_listings=True,
         runs_without_event_loop=True,
+        staged_puts=True,
     )
 
     def __init__(self, name: str = "") -> None:
@@ -148,6 +150,7 @@ class MemoryBackend(Backend):
         self._lock = threading.Lock()
         self._items: dict[str, _Entry] = {}
         self._keys: list[str] = []  # sorted: str order is UTF-8 byte order
+        self._audit: MemoryAuditSink | None = None
         self._closed = False
         _live_stores.add(self)
 
@@ -216,6 +219,8 @@ class MemoryBackend(Backend):
             last_modified=datetime.now(timezone.utc),
             metadata=options.metadata,
         )
+        if options.before_commit is not None:
+            await options.before_commit(meta.sha256 or "", len(data), key in self._items)
         with self._lock:  # the check and the store in one step: exactly one writer wins
             self._check_open()
             if if_not_exists and key in self._items:
@@ -328,6 +333,15 @@ class MemoryBackend(Backend):
             if finished:
                 return
 
+    def audit_sink(self) -> MemoryAuditSink:
+        """The events of this store, in memory (one record per backend)."""
+        from ..audit import MemoryAuditSink
+
+        with self._lock:
+            if self._audit is None:
+                self._audit = MemoryAuditSink()
+            return self._audit
+
     # ------------------------------------------------------------------- closing
 
     async def cleanup(self, *, older_than: float | None = None) -> int:
@@ -354,6 +368,7 @@ class MemoryArtifactStore(ArtifactStore):
         ``storage_uri``; letters, digits, ``.``, ``_`` and ``-``. It does not share
         anything: every instance holds its own artifacts.
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
+    :param audit: keep an audit trail of every operation (see :meth:`audit_log`).
     :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
         ``None`` on where the API is installed, ``False`` off.
     """
@@ -363,10 +378,11 @@ class MemoryArtifactStore(ArtifactStore):
         name: str = "",
         *,
         layers: Sequence[Layer] = (),
+        audit: bool | AuditLayer = False,
         telemetry: bool | OpenTelemetryLayer | None = None,
     ) -> None:
         self._memory = MemoryBackend(name)
-        super().__init__(self._memory, layers=layers, telemetry=telemetry)
+        super().__init__(self._memory, layers=layers, audit=audit, telemetry=telemetry)
 
     @property
     def name(self) -> str:

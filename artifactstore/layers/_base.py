@@ -14,12 +14,15 @@ import abc
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from .._sources import Source
 from ..backend import Backend, BackendInfo, Listing, OpenedArtifact
 from ..metadata import ArtifactMetadata
 from ..options import PutOptions, ReadOptions
+
+if TYPE_CHECKING:
+    from ..audit import AuditSink
 
 __all__ = ["WRITES", "AroundEachRead", "Layer", "LayeredBackend", "Operation"]
 
@@ -170,6 +173,9 @@ class LayeredBackend(Backend):
 
     def quiesce(self) -> Coroutine[Any, Any, None]:
         return self.inner.quiesce()
+
+    def audit_sink(self) -> AuditSink | None:
+        return self.inner.audit_sink()
 
     def aclose(self) -> Coroutine[Any, Any, None]:
         return self.inner.aclose()

@@ -83,6 +83,8 @@ class LocalIndex:
         self._pid = 0
         # key -> row to write, or None to delete; read before the database.
         self._staged: dict[str, IndexRow | None] = {}
+        # Statements of others (the audit trail's) for the same transaction, first.
+        self._also: list[Callable[[sqlite3.Connection], None]] = []
         self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
@@ -114,6 +116,7 @@ class LocalIndex:
         """Drop the connection without closing it (after fork, it is the parent's)."""
         self._conn = None
         self._staged.clear()
+        self._also.clear()
 
     def close(self) -> None:
         """Commit what is staged (best effort, as at a batch's end), then close for good."""
@@ -121,6 +124,7 @@ class LocalIndex:
             self.flush()
         except (sqlite3.Error, OSError):
             self._staged.clear()
+            self._also.clear()
             log.warning("artifactstore: the DataRoom index could not be committed", exc_info=True)
         finally:
             self._closed = True
@@ -220,6 +224,14 @@ class LocalIndex:
         """Forget ``key`` at the next flush."""
         self._staged[key] = None
 
+    def stage_statements(self, run: Callable[[sqlite3.Connection], None]) -> None:
+        """Call ``run(connection)`` inside the next flush's transaction, before its rows."""
+        self._also.append(run)
+
+    def read(self, run: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``run(connection)`` outside any transaction (reads of the audit trail)."""
+        return run(self._connection())
+
     def flush(self) -> None:
         """Commit the staged rows in one transaction.
 
@@ -229,12 +241,15 @@ class LocalIndex:
         one after another and each commits after its rename, so the last row
         written always describes the last file renamed into place.
         """
-        if not self._staged:
+        if not self._staged and not self._also:
             return
         conn = self._connection()
         staged, self._staged = self._staged, {}
+        also, self._also = self._also, []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            for run in also:
+                run(conn)
             writes, deletes = [], []
             now = self._fingerprints(list(staged))
             for key, row in staged.items():

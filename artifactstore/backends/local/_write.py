@@ -32,6 +32,8 @@ __all__ = [
     "delete",
     "open_temp",
     "put_bytes",
+    "replacing",
+    "stage_bytes",
     "sync",
     "write",
 ]
@@ -55,6 +57,9 @@ class Upload:
     hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
     synced: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    size: int = 0
+    #: Whether the commit replaces a file (``stage_bytes`` and ``replacing`` say).
+    replacing: bool | None = None
 
     def check_open(self) -> None:
         """Raise if the upload was aborted (a job that lost the race with a clean-up)."""
@@ -124,6 +129,7 @@ def write(room: Room, upload: Upload, data: bytes | bytearray | memoryview) -> N
             upload.hasher.update(data)
         try:
             _write_all(upload.fd, data)
+            upload.size += len(data)
         except OSError as exc:
             fail(upload.key, exc, "writing")
         finally:
@@ -141,6 +147,38 @@ def sync(room: Room, upload: Upload) -> None:
             except OSError as exc:
                 fail(upload.key, exc, "writing")
         upload.synced = True
+
+
+def stage_bytes(room: Room, key: str, data: memoryview) -> Upload:
+    """A small put's bytes in a synced temporary file, not yet at their key (one job).
+
+    For a put whose ``before_commit`` must run before the bytes are visible:
+    ``commit`` follows (or ``abort``).
+    """
+    upload = open_temp(room, key)
+    try:
+        upload.hasher.update(data)
+        _write_all(upload.fd, data)
+        upload.size = len(data)
+        if room.durable:
+            os.fsync(upload.fd)
+        upload.synced = True
+    except OSError as exc:
+        abort(room, upload)
+        fail(key, exc, "writing")
+    upload.replacing = replacing(room, upload)
+    return upload
+
+
+def replacing(room: Room, upload: Upload) -> bool:
+    """Whether committing ``upload`` would replace a file at its key (right now)."""
+    try:
+        os.stat(upload.name, dir_fd=upload.folder.fd, follow_symlinks=False)
+    except OSError:
+        upload.replacing = False
+    else:
+        upload.replacing = True
+    return upload.replacing
 
 
 def commit(

@@ -20,34 +20,35 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from ..._drive import driving
-from ..._sources import BytesSource, Source, chunks_of
 from ..._worker import BatchWorker
 from ...backend import Backend, BackendInfo, Listing
 from ...errors import StoreClosedError
 from ...metadata import ArtifactMetadata
-from ...options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
+from ...options import DEFAULT_CHUNK_SIZE, ReadOptions
 from ...signing import check_link_settings, signed_url
 from . import _manage, _prune, _read, _write
 from ._listing import scan
 from ._opened import LocalOpened
+from ._putting import Puts
 from ._read import Reader
 from ._room import Room
 from ._temps import sweep_temporaries
 from .config import key_from_path
 
+if TYPE_CHECKING:
+    from ...audit import AuditSink
+
 __all__ = ["LocalBackend"]
 
 T = TypeVar("T")
-#: Puts of up to this many bytes are written, fsynced and renamed in one small-lane job.
-SMALL_PUT = 1024 * 1024
 
 
-class LocalBackend(Backend):
+class LocalBackend(Puts, Backend):
     """Artifacts as files under ``root`` (the DataRoom).
 
     The parameters are :class:`~artifactstore.LocalFilesystemArtifactStore`'s.
@@ -60,6 +61,7 @@ class LocalBackend(Backend):
         readable_urls=True,
         sha256_in_listings=True,
         runs_without_event_loop=True,
+        staged_puts=True,
     )
 
     def __init__(
@@ -94,6 +96,7 @@ class LocalBackend(Backend):
             on_staged=self._small.mark_needs_flush,
         )
         self._closed = False
+        self._audit: AuditSink | None = None
 
     def _flush(self) -> None:
         self._room.flush()
@@ -140,83 +143,6 @@ class LocalBackend(Backend):
     def key_from_location(self, key: str) -> str | None:
         """A ``file:`` URI or an absolute path inside the root, as a key."""
         return key_from_path(key, (self._room.root, self._given_root))
-
-    # ------------------------------------------------------------------- writing
-
-    async def put(self, key: str, source: Source, options: PutOptions) -> ArtifactMetadata:
-        """Small data in one small-lane job; larger data staged chunk by chunk on the large lane."""
-        mime_type, if_not_exists = options.mime_type, options.if_not_exists
-        metadata = dict(options.metadata)
-        if isinstance(source, BytesSource) and len(source.data) <= SMALL_PUT:
-            return await self._run(
-                _write.put_bytes, key, source.data, mime_type, metadata, if_not_exists
-            )
-        chunks = chunks_of(source, DEFAULT_CHUNK_SIZE)
-        try:
-            # A source that turns out small is written in one job, like small bytes.
-            head: list[bytes | bytearray | memoryview] = []
-            total = 0
-            async for chunk in chunks:
-                head.append(chunk)
-                total += len(chunk)
-                if total > SMALL_PUT:
-                    break
-            else:
-                data = memoryview(b"".join(head))
-                return await self._run(
-                    _write.put_bytes, key, data, mime_type, metadata, if_not_exists
-                )
-            return await self._put_large(key, head, chunks, mime_type, metadata, if_not_exists)
-        finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
-
-    async def _put_large(
-        self,
-        key: str,
-        head: list[bytes | bytearray | memoryview],
-        rest: AsyncIterator[bytes | bytearray | memoryview],
-        mime_type: str,
-        metadata: dict[str, str],
-        if_not_exists: bool,
-    ) -> ArtifactMetadata:
-        room = self._room
-        upload: _write.Upload = await self._run(_write.begin, key, discard=self._abort_later)
-        try:
-            for chunk in head:
-                await self._run_large(_write.write, room, upload, chunk)
-            head.clear()
-            async for chunk in rest:
-                await self._run_large(_write.write, room, upload, chunk)
-            await self._run_large(_write.sync, room, upload)
-            return await self._run(_write.commit, upload, mime_type, metadata, if_not_exists)
-        except BaseException as exc:
-            # Removes the temporary file (a no-op if the commit happened after all),
-            # on the large lane, after any write of this upload still running there.
-            await self._clean_up(self._large, exc, _write.abort, room, upload)
-            raise
-
-    def _abort_later(self, upload: _write.Upload) -> None:
-        self._large.submit(_write.abort, self._room, upload)
-
-    async def _clean_up(
-        self, lane: BatchWorker, exc: BaseException, fn: Callable[..., object], *args: Any
-    ) -> None:
-        """Run the clean-up ``fn(*args)`` of a write that raised ``exc``.
-
-        After a failure it is awaited, so that the error reaches the caller once
-        nothing of the write is left on disk. After a cancellation (or if running it
-        fails) it is queued instead: a cancelled task must not wait for the disk.
-        """
-        if isinstance(exc, Exception):
-            try:
-                await lane.run(fn, *args)
-                return
-            except Exception:  # queued below: a second failure is logged there
-                pass
-            except BaseException:  # cancelled meanwhile: an abandoned job is skipped
-                lane.submit(fn, *args)  # (a second run of it is a no-op)
-                raise
-        lane.submit(fn, *args)
 
     # ---------------------------------------------------------------- management
 
@@ -363,6 +289,14 @@ class LocalBackend(Backend):
         if driving():  # the sync facade's own thread may block
             return sweep_temporaries(root_fd, older_than)
         return await anyio.to_thread.run_sync(sweep_temporaries, root_fd, older_than)
+
+    def audit_sink(self) -> AuditSink:
+        """The DataRoom's audit trail, in its index database (``_audit``)."""
+        from ._audit import LocalAuditSink
+
+        if self._audit is None:
+            self._audit = LocalAuditSink(self._run)
+        return self._audit
 
     async def quiesce(self) -> None:
         """Wait for the clean-ups queued so far: small lane first, which may queue on the large."""

@@ -10,6 +10,7 @@ from ...store import ArtifactStore
 from .backend import LocalBackend
 
 if TYPE_CHECKING:
+    from ...audit import AuditLayer
     from ...layers import Layer, OpenTelemetryLayer
 
 __all__ = ["LocalFilesystemArtifactStore"]
@@ -30,6 +31,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         instead of ``file://`` URIs.
     :param url_secret: the HMAC secret of those links (at least 32 characters).
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
+    :param audit: keep an audit trail of every operation (see :meth:`audit_log`).
     :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
         ``None`` on where the API is installed, ``False`` off.
     """
@@ -45,6 +47,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         url_base: str | None = None,
         url_secret: str | bytes | None = None,
         layers: Sequence[Layer] = (),
+        audit: bool | AuditLayer = False,
         telemetry: bool | OpenTelemetryLayer | None = None,
     ) -> None:
         self._local = LocalBackend(
@@ -56,7 +59,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             url_base=url_base,
             url_secret=url_secret,
         )
-        super().__init__(self._local, layers=layers, telemetry=telemetry)
+        super().__init__(self._local, layers=layers, audit=audit, telemetry=telemetry)
 
     @property
     def root(self) -> str:

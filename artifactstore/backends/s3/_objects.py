@@ -15,6 +15,7 @@ from typing import Any
 
 from ...errors import ArtifactNotFoundError, ArtifactStoreError, StorageBackendError
 from ...metadata import ArtifactMetadata
+from ...options import BeforeCommit
 from . import _metadata as _meta
 from . import _sha
 from ._body import Body
@@ -106,12 +107,20 @@ class Objects:
         )
 
     async def put_object(
-        self, key: str, data: bytes, mime: str, metadata: dict[str, str], if_not_exists: bool
+        self,
+        key: str,
+        data: bytes,
+        mime: str,
+        metadata: dict[str, str],
+        if_not_exists: bool,
+        before_commit: BeforeCommit | None = None,
     ) -> ArtifactMetadata:
-        """Store ``data`` at ``key`` with one PutObject."""
+        """Store ``data`` at ``key`` with one PutObject (``before_commit`` awaited first)."""
         hasher = hashlib.sha256()
         await hash_update(hasher, data)
         sha256 = hasher.hexdigest()
+        if before_commit is not None:
+            await before_commit(sha256, len(data), None)
         client = await self.client.get()
         extra = {"IfNoneMatch": "*"} if if_not_exists else {}
         with self.errors(key, "storing"):

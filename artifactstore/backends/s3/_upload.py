@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import Any, NoReturn
 
@@ -73,6 +73,7 @@ async def multipart_upload(
     errors: Callable[[str], AbstractContextManager[None]],
     hash_parts: bool = True,
     sign_payloads: bool = True,
+    before_complete: Callable[[str | None, int], Awaitable[None]] | None = None,
 ) -> tuple[dict[str, Any], str | None, int]:
     """Upload ``parts`` (each but the last at least 5 MiB) as one object.
 
@@ -80,6 +81,8 @@ async def multipart_upload(
     with ``hash_parts=False``) and their count. ``errors(doing)`` maps client
     exceptions to the library's errors. ``sign_payloads``: the client signs bodies,
     so each part's SHA-256 is computed on a worker thread for its signer.
+    ``before_complete(sha256, size)``: awaited once every part is uploaded, before
+    the object exists; if it raises, the upload is aborted.
     """
     with errors("starting an upload of"):
         created = await client.create_multipart_upload(Bucket=bucket, Key=key, **create_args)
@@ -154,6 +157,8 @@ async def multipart_upload(
             if number == 0:  # an empty stream: S3 needs one (empty) part
                 await slots.acquire()
                 group.start_soon(send, 1, b"", [1])
+        if before_complete is not None:
+            await before_complete(hasher.hexdigest() if hash_parts else None, size)
         with errors("completing the upload of"):
             completed = await _complete(client, bucket, key, upload_id, done, if_not_exists)
     except BaseException as exc:

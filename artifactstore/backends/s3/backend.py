@@ -19,7 +19,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from botocore.exceptions import ClientError
@@ -29,7 +29,7 @@ from ..._sources import BytesSource, PathSource, Source, chunks_of, exact_parts,
 from ...backend import Backend, BackendInfo, Listing
 from ...errors import ArtifactNotFoundError, InvalidKeyError
 from ...metadata import ArtifactMetadata
-from ...options import PutOptions, ReadOptions
+from ...options import BeforeCommit, PutOptions, ReadOptions
 from . import _manage
 from . import _metadata as _meta
 from ._client import S3Client
@@ -40,13 +40,16 @@ from ._settings import S3Settings
 from ._sha import TAG_MARK, version_of
 from ._upload import MAX_PARTS, hash_update, multipart_upload
 
+if TYPE_CHECKING:
+    from ...audit import AuditSink
+
 __all__ = ["S3Backend"]
 
 
 class S3Backend(Backend):
     """Artifacts as objects in a bucket; the options are :class:`S3Settings`'."""
 
-    info = BackendInfo(name="s3", scheme="s3", readable_urls=True)
+    info = BackendInfo(name="s3", scheme="s3", readable_urls=True, staged_puts=True)
 
     def __init__(self, settings: S3Settings) -> None:
         self._settings = settings
@@ -54,6 +57,7 @@ class S3Backend(Backend):
         self._bucket = self._settings.bucket
         self._prefix = self._settings.prefix
         self._objects = Objects(self._settings, self._client)
+        self._audit: AuditSink | None = None
 
     @property
     def bucket(self) -> str:
@@ -84,11 +88,12 @@ class S3Backend(Backend):
         metadata = dict(options.metadata)
         settings = self._settings
         _meta.check_budget(metadata)  # as S3 counts it, before any request
+        staged = options.before_commit
         known_sha: str | None = None
         if isinstance(source, BytesSource):
             if len(source.data) <= settings.multipart_threshold:
                 return await self._objects.put_object(
-                    key, bytes(source.data), mime_type, metadata, if_not_exists
+                    key, bytes(source.data), mime_type, metadata, if_not_exists, staged
                 )
             # In memory and immutable: hash first, so the SHA-256 goes in the metadata.
             self._check_part_count(len(source.data))
@@ -100,7 +105,9 @@ class S3Backend(Backend):
             self._check_part_count(size)
             if size <= settings.multipart_threshold:  # one read, hashed in memory
                 data = b"".join([chunk async for chunk in chunks_of(source, size + 1)])
-                return await self._objects.put_object(key, data, mime_type, metadata, if_not_exists)
+                return await self._objects.put_object(
+                    key, data, mime_type, metadata, if_not_exists, staged
+                )
             # Larger: read once, hashed while its parts upload (the file may change
             # meanwhile: the SHA-256 is always that of the bytes uploaded).
 
@@ -108,11 +115,13 @@ class S3Backend(Backend):
         first = await anext(parts, b"")
         if len(first) < settings.part_size:  # the whole stream fit in one part
             await parts.aclose()  # type: ignore[attr-defined]
-            return await self._objects.put_object(key, first, mime_type, metadata, if_not_exists)
+            return await self._objects.put_object(
+                key, first, mime_type, metadata, if_not_exists, staged
+            )
         held = [first]
         del first  # the upload holds parts_in_flight parts at most: not this one too
         return await self._put_multipart(
-            key, prepend(held, parts), known_sha, mime_type, metadata, if_not_exists
+            key, prepend(held, parts), known_sha, mime_type, metadata, if_not_exists, staged
         )
 
     def _check_part_count(self, size: int) -> None:
@@ -131,9 +140,15 @@ class S3Backend(Backend):
         mime: str,
         metadata: dict[str, str],
         if_not_exists: bool,
+        staged: BeforeCommit | None = None,
     ) -> ArtifactMetadata:
         """A multipart upload; a SHA-256 not ``known_sha`` beforehand is recorded after it."""
         client = await self._client.get()
+
+        async def before_complete(sha256: str | None, size: int) -> None:
+            if staged is not None:
+                await staged(known_sha or sha256 or "", size, None)
+
         completed, streamed_sha, size = await multipart_upload(
             client,
             bucket=self._bucket,
@@ -145,6 +160,7 @@ class S3Backend(Backend):
             errors=lambda doing: self._objects.errors(key, doing),
             hash_parts=known_sha is None,
             sign_payloads=self._settings.signs_payloads,
+            before_complete=before_complete if staged is not None else None,
         )
         sha256 = known_sha or streamed_sha
         assert sha256 is not None
@@ -321,6 +337,15 @@ class S3Backend(Backend):
                 return aborted
             args["KeyMarker"] = page.get("NextKeyMarker")
             args["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    def audit_sink(self) -> AuditSink:
+        """The audit trail: one object per event under ``.artifactstore/audit/``."""
+        from ._audit import S3AuditSink
+
+        if self._audit is None:
+            errors = lambda doing: self._objects.errors(None, doing)  # noqa: E731
+            self._audit = S3AuditSink(self._client, self._bucket, self._prefix, errors)
+        return self._audit
 
     async def aclose(self) -> None:
         """Close the S3 client and its connection pool."""

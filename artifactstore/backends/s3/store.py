@@ -11,6 +11,7 @@ from ._settings import S3Settings
 from .backend import S3Backend
 
 if TYPE_CHECKING:
+    from ...audit import AuditLayer
     from ...layers import Layer, OpenTelemetryLayer
 
 __all__ = ["S3ArtifactStore"]
@@ -24,6 +25,7 @@ class S3ArtifactStore(ArtifactStore):
     :class:`~artifactstore.backends.s3.S3Settings` for every option.
 
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
+    :param audit: keep an audit trail of every operation (see :meth:`audit_log`).
     :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
         ``None`` on where the API is installed, ``False`` off.
     """
@@ -33,11 +35,12 @@ class S3ArtifactStore(ArtifactStore):
         bucket: str,
         *,
         layers: Sequence[Layer] = (),
+        audit: bool | AuditLayer = False,
         telemetry: bool | OpenTelemetryLayer | None = None,
         **options: Any,
     ) -> None:
         self._s3 = S3Backend(S3Settings.build(bucket, **options))
-        super().__init__(self._s3, layers=layers, telemetry=telemetry)
+        super().__init__(self._s3, layers=layers, audit=audit, telemetry=telemetry)
 
     @property
     def bucket(self) -> str:

@@ -154,3 +154,49 @@ async def user_metadata_and_mime_type(store: ArtifactStore, scratch: Path) -> No
     with raises(TypeError):
         await store.put("DEAL-3/bad.bin", b"x", metadata={"n": 1})  # type: ignore[dict-item]
     assert not await store.exists("DEAL-3/bad.bin")
+
+
+@check(staged_puts=True)
+async def before_commit_runs_before_the_bytes_are_visible(
+    store: ArtifactStore, scratch: Path
+) -> None:
+    """``PutOptions.before_commit`` sees the SHA-256 and size before the key does."""
+    from ..._sources import as_source
+    from ...options import PutOptions
+
+    seen: list[tuple[str, int, bool | None, bool]] = []
+
+    async def before_commit(sha256: str, size: int, replacing: bool | None) -> None:
+        seen.append((sha256, size, replacing, await store.exists(key)))
+
+    for key, data in [
+        ("DEAL-1/staged/small.bin", b"small"),
+        ("DEAL-1/staged/large.bin", os.urandom(3 * MiB + 7)),
+    ]:
+        seen.clear()
+        options = PutOptions("application/octet-stream", before_commit=before_commit)
+        parts = [data[i : i + MiB] for i in range(0, len(data), MiB)]
+        meta = await store.backend.put(key, as_source(chunks(*parts)), options)
+        assert seen == [(sha(data), len(data), seen[0][2], False)]
+        assert seen[0][2] in (False, None)  # nothing there to replace
+        assert meta.sha256 == sha(data)
+        assert await store.get(key) == data
+
+
+@check(staged_puts=True)
+async def before_commit_that_raises_leaves_nothing(store: ArtifactStore, scratch: Path) -> None:
+    """A ``before_commit`` that raises fails the put: the key keeps what it held."""
+    from ..._sources import as_source
+    from ...options import PutOptions
+
+    async def refuse(sha256: str, size: int, replacing: bool | None) -> None:
+        raise PermissionError("refused by before_commit")
+
+    options = PutOptions("text/plain", before_commit=refuse)
+    await store.put("DEAL-1/staged/kept.txt", b"old")
+    for key in ("DEAL-1/staged/new.txt", "DEAL-1/staged/kept.txt"):
+        with raises(PermissionError):
+            await store.backend.put(key, as_source(b"new bytes"), options)
+    assert not await store.exists("DEAL-1/staged/new.txt")
+    assert await store.get("DEAL-1/staged/kept.txt") == b"old"
+    assert await keys_of(store, "DEAL-1/staged") == ["DEAL-1/staged/kept.txt"]

@@ -1,0 +1,133 @@
+"""The local backend's audit trail: a table of the DataRoom's index database.
+
+Appends are small-lane jobs that stage their rows for the batch's transaction
+(``LocalIndex.stage_statements``): the events of a batch are numbered under the
+database's write lock (``BEGIN IMMEDIATE``), so several processes and event loops
+writing one DataRoom number them without gaps or repeats, and they are committed
+(durably, ``synchronous=FULL`` on a durable store) before any ``append`` of the
+batch returns. ``.artifactstore/`` is never reachable as a key.
+
+Imported on first use (``LocalBackend.audit_sink``): the audit package loads the
+layers, which a store that keeps no trail does not need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from ...audit import AuditRecord, AuditSink
+from ._room import Room
+
+__all__ = ["LocalAuditSink"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_events (
+    seq INTEGER PRIMARY KEY,
+    event BLOB NOT NULL,
+    leaf BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+#: Events read per small-lane job when the trail is read back.
+PAGE = 2000
+
+Run = Callable[..., Awaitable[Any]]
+
+
+class _Pending:
+    """One append's records, numbered inside the batch's transaction."""
+
+    def __init__(self, records: Sequence[AuditRecord]) -> None:
+        self.records = records
+        self.seqs: list[int] = []
+
+    def insert(self, conn: sqlite3.Connection) -> None:
+        _ensure(conn)
+        (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetchone()
+        rows = []
+        for i, record in enumerate(self.records):
+            raw = record.seal(last + 1 + i)
+            rows.append((last + 1 + i, raw, hashlib.sha256(b"\x00" + raw).digest()))
+        conn.executemany("INSERT INTO audit_events VALUES (?, ?, ?)", rows)
+        self.seqs = [seq for seq, _, _ in rows]
+
+
+def _ensure(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _stage(room: Room, pending: _Pending) -> None:
+    room.index.stage_statements(pending.insert)
+    room.on_staged()  # delivered only once the batch committed
+
+
+def _page(room: Room, start: int) -> list[tuple[int, bytes]]:
+    def read(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
+        try:
+            found = conn.execute(
+                "SELECT seq, event FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT ?",
+                (start, PAGE),
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+        return [(int(seq), bytes(event)) for seq, event in found]
+
+    result: list[tuple[int, bytes]] = room.index.read(read)
+    return result
+
+
+def _origin(room: Room, proposed: str) -> str:
+    def named(conn: sqlite3.Connection) -> str:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _ensure(conn)
+            conn.execute("INSERT OR IGNORE INTO audit_meta VALUES ('origin', ?)", (proposed,))
+            (value,) = conn.execute("SELECT value FROM audit_meta WHERE name = 'origin'").fetchone()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return str(value)
+
+    result: str = room.index.read(named)
+    return result
+
+
+class LocalAuditSink(AuditSink):
+    """The audit trail of one DataRoom, in ``.artifactstore/index.sqlite3``."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run  # LocalBackend._run: a job on the small lane
+        self._origin: str | None = None
+
+    async def append(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Number and commit ``records`` with the small lane's next batch."""
+        pending = _Pending(records)
+        await self._run(_stage, pending)
+        return pending.seqs
+
+    async def entries(self, start: int = 1) -> AsyncIterator[tuple[int, bytes]]:
+        """The events from ``start`` on, a page per small-lane job."""
+        while True:
+            page: list[tuple[int, bytes]] = await self._run(_page, start)
+            for entry in page:
+                yield entry
+            if len(page) < PAGE:
+                return
+            start = page[-1][0] + 1
+
+    async def origin(self) -> str:
+        """``artifactstore.local/<id>``: an id made with the trail, kept in the database."""
+        if self._origin is None:
+            proposed = f"artifactstore.local/{uuid.uuid4().hex}"
+            self._origin = str(await self._run(_origin, proposed))
+        return self._origin
