@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import _telemetry
 from . import keys as _keys
+from ._assembly import assemble, audit_layer, telemetry_layer, wrapped
 from ._sources import PutData, as_source, sha256_hex
 from .backend import Backend, BackendInfo
 from .errors import ArtifactExistsError, ArtifactIntegrityError, StorageConfigError
@@ -49,33 +50,6 @@ def _check_range(start: int | None, end: int | None) -> tuple[int, int | None]:
     if end is not None and (not isinstance(end, int) or end < first):
         raise ValueError(f"end must be an int >= start ({first}), not {end!r}")
     return first, end
-
-
-def _audit_layer(audit: bool | AuditLayer) -> AuditLayer | None:
-    if audit is False:  # the common case: the audit package is not even imported
-        return None
-    from .audit import AuditLayer
-
-    if isinstance(audit, AuditLayer):
-        return audit
-    if audit is not True:
-        raise TypeError(f"audit is a bool or an AuditLayer, not {audit!r}")
-    return AuditLayer()
-
-
-def _telemetry_layer(telemetry: bool | OpenTelemetryLayer | None) -> OpenTelemetryLayer | None:
-    from .layers import OpenTelemetryLayer
-
-    if isinstance(telemetry, OpenTelemetryLayer):
-        return telemetry
-    if telemetry is not None and not isinstance(telemetry, bool):
-        raise TypeError(f"telemetry is a bool or an OpenTelemetryLayer, not {telemetry!r}")
-    if telemetry is None:  # on where the API is, unless the environment says off
-        if not _telemetry.AVAILABLE or _telemetry.disabled_by_env():
-            return None
-    elif not telemetry:
-        return None
-    return OpenTelemetryLayer()  # telemetry=True without the API: a clear RuntimeError
 
 
 def verify_bytes(key: str, data: bytes, expected: str | None) -> None:
@@ -122,24 +96,14 @@ class ArtifactStore:
         self._base = backend
         if layers:
             self._base = self._wrapped(layers)
-        self._audit = _audit_layer(audit)
-        self._telemetry = _telemetry_layer(telemetry)
+        self._audit = audit_layer(audit)
+        self._telemetry = telemetry_layer(telemetry)
         self._assemble()
 
     def _assemble(self) -> None:
-        # backend < the user's layers < audit < telemetry. _backend is called when
-        # nobody listens (no SDK, no DEBUG operation log), _traced when somebody
-        # does: the uninstrumented path pays one check.
-        self._inner = self._base if self._audit is None else self._audit.wrap(self._base)
-        layer = self._telemetry
-        self._backend: Backend = self._inner
-        self._traced: Backend | None = None
-        if layer is not None:
-            traced = layer.wrap(self._inner)
-            if layer.always:  # given providers of its own: always instrumented
-                self._backend = traced
-            else:
-                self._traced = traced
+        self._inner, self._backend, self._traced = assemble(
+            self._base, self._audit, self._telemetry
+        )
 
     def _now(self) -> Backend:
         """The backend to call now: instrumented if anyone listens."""
@@ -149,14 +113,7 @@ class ArtifactStore:
         return self._backend
 
     def _wrapped(self, layers: Sequence[Layer]) -> Backend:
-        from .layers import Layer
-
-        backend = self._base
-        for layer in layers:
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers are Layer objects, not {type(layer).__name__}")
-            backend = layer.wrap(backend)
-        return backend
+        return wrapped(self._base, layers)
 
     def layer(self, *layers: Layer) -> ArtifactStore:
         """A store over this store's backend wrapped in ``layers``, the first innermost.

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .._sources import Source
 from ..backend import Backend, OpenedArtifact
@@ -55,8 +56,15 @@ class AuditLayer(Layer):
 
 
 def link_id(url: str) -> str:
-    """A link's id in events: a hash of the URL (which may carry a signature or token)."""
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
+    """A link's id in events: a hash of its signature (the same when it is redeemed).
+
+    A signed link's ``signature`` (``download_app``'s links) or ``X-Amz-Signature``
+    (an S3 presigned URL); a URL with neither (``file://``) is hashed whole. The
+    id names a link without letting anyone who reads the trail use it.
+    """
+    query = parse_qs(urlsplit(url).query)
+    secret = (query.get("signature") or query.get("X-Amz-Signature") or [url])[0]
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
 class AuditedBackend(LayeredBackend):

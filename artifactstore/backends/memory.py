@@ -10,16 +10,14 @@ server or a thread of its own:
 * puts are atomic: the data is gathered and hashed first, then stored under the
   lock in one step, so a failed or cancelled put leaves the key as it was, and of
   concurrent ``if_not_exists`` puts exactly one wins;
-* like S3, ``a/b`` and ``a/b/c`` may both be artifacts
-  (``supports_file_and_folder_at_same_key``);
-* its operations await nothing (except the caller's file objects and paths, read
-  on the ``SOURCE_READERS`` threads as the local backend reads them), so the sync
-  facade runs them in the calling thread (``runs_without_event_loop``).
+* like S3, ``a/b`` and ``a/b/c`` may both be artifacts;
+* its operations await nothing (but the caller's file objects and paths, read on
+  the ``SOURCE_READERS`` threads), so the sync facade runs them in the calling
+  thread (``runs_without_event_loop``).
 
-Stores are independent: each instance holds its own artifacts, and nothing is
-shared between two stores, even of the same ``name``. The name is a label that
-appears in the store's URL (``memory://name``) and in its artifacts'
-``storage_uri`` (``memory://name/DEAL-1/a%20b.pdf``).
+Each instance holds its own artifacts (and audit trail), shared with no other
+store, even of the same ``name``: a label in the store's URL (``memory://name``)
+and its artifacts' ``storage_uri`` (``memory://name/DEAL-1/a%20b.pdf``).
 """
 
 from __future__ import annotations

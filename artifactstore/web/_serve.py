@@ -1,12 +1,12 @@
-"""What both web flavours do, written once: serve an artifact, check a signed link.
+"""What both web flavours do, written once: serve an artifact.
 
 ``serve`` looks the artifact up, plans the answer (``artifactstore.web._http``), opens
 the stream, checks that it opened the version it planned for, and hands the plan
 and the chunks to a ``Responder``; if the artifact was replaced or deleted in
 between, it plans again (three attempts, then 503). ``artifactstore.web._starlette``
 and ``artifactstore.web.aiohttp`` are adapters: a ``Responder`` that speaks ASGI or
-aiohttp, and the framework's routing. ``link_is_valid`` is the signed-link check
-of both ``download_app``s.
+aiohttp, and the framework's routing. Signed links are judged (and recorded)
+in ``_links``.
 
 Framework-free: imported by the aiohttp flavour, which must work without Starlette.
 """
@@ -14,16 +14,15 @@ Framework-free: imported by the aiohttp flavour, which must work without Starlet
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 from ..errors import ArtifactNotFoundError, ArtifactStoreError, InvalidKeyError
 from ..metadata import ArtifactMetadata
-from ..signing import verify
 from ..store import ArtifactStore
 from ._http import ResponsePlan, plan_response
 
-__all__ = ["ATTEMPTS", "WEB_CHUNK_SIZE", "Responder", "link_is_valid", "serve"]
+__all__ = ["ATTEMPTS", "WEB_CHUNK_SIZE", "Responder", "serve"]
 
 log = logging.getLogger("artifactstore")
 
@@ -110,16 +109,3 @@ def _replaced(planned: ArtifactMetadata, opened: ArtifactMetadata) -> bool:
         return planned.sha256 != opened.sha256
     # A range of an S3 object stored by other tools may open without its SHA-256.
     return (planned.size_bytes, planned.last_modified) != (opened.size_bytes, opened.last_modified)
-
-
-def link_is_valid(
-    secret: str | bytes, key: str, expires: Sequence[str], signature: Sequence[str]
-) -> bool:
-    """Whether a request's ``expires`` and ``signature`` query values make a valid link.
-
-    Each must be given exactly once: a repeated parameter is refused rather than
-    letting the framework pick one of the values.
-    """
-    if len(expires) != 1 or len(signature) != 1:
-        return False
-    return verify(secret, key, expires[0], signature[0])

@@ -32,7 +32,8 @@ from starlette.types import Receive, Scope, Send
 from ..signing import check_secret
 from ..store import ArtifactStore
 from ._http import ResponsePlan
-from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
+from ._links import ANSWERS, Redemption, redeem
+from ._serve import WEB_CHUNK_SIZE, serve
 
 __all__ = ["ArtifactResponse", "artifact_response", "download_app"]
 
@@ -135,6 +136,21 @@ def artifact_response(
     return ArtifactResponse(store, key, request, filename=filename, inline=inline)
 
 
+class _InContext(Response):
+    """A response sent inside its link's audit context.
+
+    Its body is sent after the endpoint returned, where a ``with`` would have ended.
+    """
+
+    def __init__(self, response: Response, judged: Redemption) -> None:
+        self._response = response
+        self._judged = judged
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with self._judged.context():
+            await self._response(scope, receive, send)
+
+
 def download_app(store: ArtifactStore, *, secret: str | bytes) -> Starlette:
     """An ASGI app serving signed links: mount it at the path of the store's ``url_base``.
 
@@ -147,8 +163,12 @@ def download_app(store: ArtifactStore, *, secret: str | bytes) -> Starlette:
     async def download(request: Request) -> Response:
         key = request.path_params["key"]
         query = request.query_params
-        if not link_is_valid(secret, key, query.getlist("expires"), query.getlist("signature")):
-            return PlainTextResponse("link expired or invalid", 403)
-        return artifact_response(store, key, request)
+        client = request.client.host if request.client else None
+        judged = await redeem(
+            store, secret, key, query.getlist("expires"), query.getlist("signature"), client
+        )
+        if judged.status is not None:
+            return PlainTextResponse(ANSWERS[judged.status], judged.status)
+        return _InContext(artifact_response(store, key, request), judged)
 
     return Starlette(routes=[Route("/{key:path}", download, methods=["GET", "HEAD"])])

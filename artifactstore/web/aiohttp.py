@@ -20,7 +20,8 @@ from aiohttp import web
 from ..signing import check_secret
 from ..store import ArtifactStore
 from ._http import ResponsePlan
-from ._serve import WEB_CHUNK_SIZE, link_is_valid, serve
+from ._links import ANSWERS, redeem
+from ._serve import WEB_CHUNK_SIZE, serve
 
 __all__ = ["WEB_CHUNK_SIZE", "artifact_response", "download_app"]
 
@@ -101,11 +102,18 @@ def download_app(store: ArtifactStore, *, secret: str | bytes) -> web.Applicatio
     async def download(request: web.Request) -> web.StreamResponse:
         key = request.match_info["key"]
         query = request.query
-        if not link_is_valid(
-            secret, key, query.getall("expires", []), query.getall("signature", [])
-        ):
-            return web.Response(status=403, text="link expired or invalid")
-        return await artifact_response(store, key, request)
+        judged = await redeem(
+            store,
+            secret,
+            key,
+            query.getall("expires", []),
+            query.getall("signature", []),
+            request.remote,
+        )
+        if judged.status is not None:
+            return web.Response(status=judged.status, text=ANSWERS[judged.status])
+        with judged.context():
+            return await artifact_response(store, key, request)
 
     app = web.Application()
     app.router.add_get("/{key:.+}", download)  # HEAD too
