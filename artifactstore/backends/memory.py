@@ -363,12 +363,10 @@ class MemoryArtifactStore(ArtifactStore):
     Everything is lost when the store is closed or the process ends.
 
     :param name: a label for the store's URL (``memory://name``) and its artifacts'
-        ``storage_uri``; letters, digits, ``.``, ``_`` and ``-``. It does not share
-        anything: every instance holds its own artifacts.
+        ``storage_uri``; letters, digits, ``.``, ``_`` and ``-`` (shares nothing).
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
     :param audit: keep an audit trail of every operation (see :meth:`audit_log`).
-    :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
-        ``None`` on where the API is installed, ``False`` off.
+    :param telemetry: OpenTelemetry (see :class:`ArtifactStore`); ``False`` for off.
     """
 
     def __init__(
