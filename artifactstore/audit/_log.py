@@ -23,6 +23,7 @@ from ._checkpoint import (
     parse_and_verify_checkpoint,
     sign_checkpoint,
 )
+from ._errors import AuditVerificationError
 from ._events import AuditEvent, Outcome
 from ._layer import AuditedBackend
 from ._merkle import TreeBuilder, leaf_hash
@@ -53,6 +54,19 @@ def _note(checkpoint: str | os.PathLike[str]) -> str:
         return checkpoint
     with open(checkpoint, encoding="utf-8") as f:
         return f.read()
+
+
+def _own_seq(stored: int, raw: bytes) -> int:
+    """The seq an event's own bytes give, if its storage agrees; else 0 (a break).
+
+    The tree commits to the bytes; this makes an event stored under another number
+    (a copy, a move in the table) a break in the sequence, named where it is.
+    """
+    try:
+        own = json.loads(raw).get("seq")
+    except (ValueError, AttributeError):
+        return 0
+    return stored if own == stored else 0
 
 
 def _within(key: str | None, prefix: str) -> bool:
@@ -191,7 +205,10 @@ class AuditLog:
         key = load_public_key(_pem(public_key))
         origin = await self.sink.origin()
         notes = [_note(checkpoint)] if checkpoint is not None else await self.checkpoints()
-        heads = [parse_and_verify_checkpoint(n, key, key_name, origin=origin) for n in notes]
+        try:
+            heads = [parse_and_verify_checkpoint(n, key, key_name, origin=origin) for n in notes]
+        except AuditVerificationError as exc:  # a forged note, or one of another log
+            return VerifyOutcome(False, 0, b"", None, f"a checkpoint does not verify: {exc}")
         pages = self.sink.entries()
 
         async def page() -> list[tuple[int, bytes]]:
@@ -204,7 +221,8 @@ class AuditLog:
 
         def entries() -> Iterator[tuple[int, bytes]]:
             while batch := anyio.from_thread.run(page):
-                yield from batch
+                for stored, raw in batch:
+                    yield _own_seq(stored, raw), raw
 
         # In a thread: a million leaves hashed must not stall the event loop.
         return await anyio.to_thread.run_sync(verify_leaves, entries(), heads)

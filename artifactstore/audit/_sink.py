@@ -10,20 +10,23 @@ checkpoints, verification, proofs) works on any sink.
 
 from __future__ import annotations
 
-import abc
 import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 from ._events import AuditRecord
 
 __all__ = ["AuditSink", "MemoryAuditSink"]
 
 
-class AuditSink(abc.ABC):
-    """An append-only, durable sequence of canonical audit events (see the module docstring)."""
+class AuditSink(Protocol):
+    """An append-only, durable sequence of canonical audit events (see the module docstring).
 
-    @abc.abstractmethod
+    A protocol: a backend's sink need not import this package (the local and S3
+    sinks do not, so that a store that keeps no trail never loads it).
+    """
+
     async def append(self, records: Sequence[AuditRecord]) -> list[int]:
         """Number ``records`` consecutively after the last event and store them durably.
 
@@ -31,20 +34,18 @@ class AuditSink(abc.ABC):
         and event loops may append at once: numbers are never reused or skipped.
         Raises the library's errors when the events cannot be stored.
         """
+        ...
 
-    @abc.abstractmethod
     def entries(self, start: int = 1) -> AsyncIterator[tuple[int, bytes]]:
         """The stored events from ``start`` on as ``(seq, canonical bytes)``, in stored order.
 
         As stored, unchecked: verification is the reader's job.
         """
+        ...
 
-    @abc.abstractmethod
     async def origin(self) -> str:
         """The log's name in its checkpoints: stable for the life of the record."""
-
-    async def aclose(self) -> None:  # noqa: B027 - optional
-        """Release what the sink holds (the backend's ``aclose`` calls it)."""
+        ...
 
 
 class MemoryAuditSink(AuditSink):

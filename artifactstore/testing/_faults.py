@@ -5,14 +5,17 @@ from __future__ import annotations
 import collections
 import copy
 import threading
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import TYPE_CHECKING, TypeVar, Union
 
 from .._drive import sleep
 from ..backend import Backend, OpenedArtifact
 from ..errors import StorageBackendError
 from ..layers import Layer, LayeredBackend, Operation
+
+if TYPE_CHECKING:
+    from ..audit import AuditRecord, AuditSink
 
 __all__ = ["Fault", "FaultLayer", "transient"]
 
@@ -33,7 +36,8 @@ class Fault:
     """One fault: which calls it hits, and what happens to them.
 
     ``operation`` is an :data:`artifactstore.layers.Operation` (``"put"``,
-    ``"get"``, ``"stream"``, ...) or ``"read"`` for each chunk read from a stream;
+    ``"get"``, ``"stream"``, ...), ``"read"`` for each chunk read from a stream, or
+    ``"audit"`` for each append to the store's audit trail;
     ``None`` hits every operation. ``calls`` holds the numbers (from 1) of the
     matching calls it hits, counted per operation by the layer (``{1}``,
     ``range(1, 4)``); ``None`` hits every one.
@@ -134,6 +138,32 @@ class _FaultBackend(LayeredBackend):
 
     def opened(self, key: str, opened: OpenedArtifact) -> OpenedArtifact:
         return _FaultyStream(self._layer, opened)
+
+    def audit_sink(self) -> AuditSink | None:
+        # Appends to the audit trail are operation "audit": a fault there is an
+        # event that cannot be recorded.
+        sink = self.inner.audit_sink()
+        return None if sink is None else _faulty_sink(self._layer, sink)
+
+
+def _faulty_sink(layer: FaultLayer, sink: AuditSink) -> AuditSink:
+    from ..audit import AuditSink
+
+    class FaultySink(AuditSink):
+        async def append(self, records: Sequence[AuditRecord]) -> list[int]:
+            hits = layer.count("audit")
+            await _before(hits)
+            seqs = await sink.append(records)
+            _after(hits)
+            return seqs
+
+        def entries(self, start: int = 1) -> AsyncIterator[tuple[int, bytes]]:
+            return sink.entries(start)
+
+        async def origin(self) -> str:
+            return await sink.origin()
+
+    return FaultySink()
 
 
 class _FaultyStream:

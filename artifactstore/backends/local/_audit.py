@@ -7,8 +7,8 @@ writing one DataRoom number them without gaps or repeats, and they are committed
 (durably, ``synchronous=FULL`` on a durable store) before any ``append`` of the
 batch returns. ``.artifactstore/`` is never reachable as a key.
 
-Imported on first use (``LocalBackend.audit_sink``): the audit package loads the
-layers, which a store that keeps no trail does not need.
+An ``artifactstore.audit.AuditSink`` (a protocol: this module does not import the
+audit package, which a store that keeps no trail never loads).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ import hashlib
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...audit import AuditRecord, AuditSink
 from ._room import Room
+
+if TYPE_CHECKING:
+    from ...audit import AuditRecord
 
 __all__ = ["LocalAuditSink"]
 
@@ -48,6 +50,10 @@ class _Pending:
 
     def insert(self, conn: sqlite3.Connection) -> None:
         _ensure(conn)
+        # The trail's name is made with its first event (a copy of the database
+        # taken later carries it, and a checkpoint names the same log).
+        origin = f"artifactstore.local/{uuid.uuid4().hex}"
+        conn.execute("INSERT OR IGNORE INTO audit_meta VALUES ('origin', ?)", (origin,))
         (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetchone()
         rows = []
         for i, record in enumerate(self.records):
@@ -102,7 +108,7 @@ def _origin(room: Room, proposed: str) -> str:
     return result
 
 
-class LocalAuditSink(AuditSink):
+class LocalAuditSink:
     """The audit trail of one DataRoom, in ``.artifactstore/index.sqlite3``."""
 
     def __init__(self, run: Run) -> None:

@@ -32,6 +32,7 @@ from ...metadata import ArtifactMetadata
 from ...options import DEFAULT_CHUNK_SIZE, ReadOptions
 from ...signing import check_link_settings, signed_url
 from . import _manage, _prune, _read, _write
+from ._audit import LocalAuditSink
 from ._listing import scan
 from ._opened import LocalOpened
 from ._putting import Puts
@@ -292,8 +293,6 @@ class LocalBackend(Puts, Backend):
 
     def audit_sink(self) -> AuditSink:
         """The DataRoom's audit trail, in its index database (``_audit``)."""
-        from ._audit import LocalAuditSink
-
         if self._audit is None:
             self._audit = LocalAuditSink(self._run)
         return self._audit

@@ -8,7 +8,8 @@ it returns, so ``append`` returns once its events are stored. Zero-padded names
 list in order; ``.artifactstore`` segments are never keys, so listings and
 migrations never see these objects.
 
-Imported on first use (``S3Backend.audit_sink``).
+An ``artifactstore.audit.AuditSink`` (a protocol: this module does not import the
+audit package, which a store that keeps no trail never loads).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from botocore.exceptions import ClientError
 
-from ...audit import AuditRecord, AuditSink
 from ._errors import conditional_conflict, precondition_failed
+
+if TYPE_CHECKING:
+    from ...audit import AuditRecord
 
 __all__ = ["S3AuditSink"]
 
@@ -30,7 +33,7 @@ __all__ = ["S3AuditSink"]
 READ_AHEAD = 16
 
 
-class S3AuditSink(AuditSink):
+class S3AuditSink:
     """The audit trail of one bucket and prefix."""
 
     def __init__(

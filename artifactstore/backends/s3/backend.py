@@ -32,6 +32,7 @@ from ...metadata import ArtifactMetadata
 from ...options import BeforeCommit, PutOptions, ReadOptions
 from . import _manage
 from . import _metadata as _meta
+from ._audit import S3AuditSink
 from ._client import S3Client
 from ._errors import error_code
 from ._objects import Objects
@@ -340,8 +341,6 @@ class S3Backend(Backend):
 
     def audit_sink(self) -> AuditSink:
         """The audit trail: one object per event under ``.artifactstore/audit/``."""
-        from ._audit import S3AuditSink
-
         if self._audit is None:
             errors = lambda doing: self._objects.errors(None, doing)  # noqa: E731
             self._audit = S3AuditSink(self._client, self._bucket, self._prefix, errors)
