@@ -261,7 +261,7 @@ async def test_an_inclusion_proof_verifies_offline_and_fails_altered(
     altered["event"] = proof["event"][:-4] + ("AAAA" if proof["event"][-4:] != "AAAA" else "BBBB")
     with pytest.raises(AuditVerificationError):
         verify_proof(altered, PUBLIC)
-    other_private, other_public = generate_key_pair()
+    _, other_public = generate_key_pair()
     with pytest.raises(AuditVerificationError):
         verify_proof(proof, other_public)
     outcome = await log.verify(PUBLIC, checkpoint=note)
