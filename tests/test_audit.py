@@ -423,3 +423,42 @@ async def test_writers_killed_midway_leave_a_record_that_verifies(tmp_path: Path
             assert listed, f"round {round_}: the writers stored nothing"
             for meta in listed:
                 assert (meta.storage_key, meta.sha256) in puts, meta.storage_key
+
+
+async def test_several_writers_on_one_bucket_keep_one_numbered_record(
+    moto_server: MotoServer,
+) -> None:
+    bucket = new_bucket(moto_server)
+    stores = [S3ArtifactStore(bucket, audit=True, **moto_server.store_options()) for _ in range(3)]
+
+    async def write(n: int, store: ArtifactStore) -> None:
+        with audit_context(actor=f"host-{n}"):
+            for i in range(12):
+                await store.put(f"DEAL-{n}/f{i}.bin", b"z" * i)
+
+    await asyncio.gather(*(write(n, s) for n, s in enumerate(stores)))
+    events = await events_of(stores[0])
+    assert [e.seq for e in events] == list(range(1, 37))  # no number lost or taken twice
+    assert sorted(e.actor or "" for e in events) == sorted(
+        f"host-{n}" for n in range(3) for _ in range(12)
+    )
+    log = stores[1].audit_log()
+    note = await log.checkpoint(PRIVATE)
+    assert (await stores[2].audit_log().verify(PUBLIC, checkpoint=note)).ok
+    for store in stores:
+        await store.aclose()
+
+
+async def test_the_record_is_never_listed_nor_migrated(make: Callable[..., ArtifactStore]) -> None:
+    from artifactstore import check_artifacts, copy_artifacts
+
+    store = make()
+    await store.put(KEY, b"abc")
+    await store.get(KEY)
+    assert [m.storage_key async for m in store.list()] == [KEY]
+    target = MemoryArtifactStore()
+    report = await copy_artifacts(store, target)
+    assert report.total == 1
+    assert [m.storage_key async for m in target.list()] == [KEY]
+    assert (await check_artifacts(store, target)).ok
+    await store.aclose()
