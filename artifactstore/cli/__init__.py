@@ -40,6 +40,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ArtifactStoreError, InvalidKeyError, StorageConfigError
+from ._audit import add_audit_commands, cmd_audit
 from ._commands import (
     Context,
     cmd_check,
@@ -67,6 +68,7 @@ COMMANDS: dict[str, _Command] = {
     "verify": cmd_verify,
     "copy": cmd_copy,
     "check": cmd_check,
+    "audit": cmd_audit,
 }
 
 
@@ -218,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", metavar="DST_URL")
     p.add_argument("--prefix", default="", metavar="PREFIX", help="only artifacts under it")
     p.add_argument("--json", action="store_true", help="one JSON document with the report")
+
+    p = command("audit", "the audit trail: list, export, checkpoint, verify and prove events")
+    add_audit_commands(p, common)
     return parser
 
 
