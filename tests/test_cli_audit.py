@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import hashlib
 import io
 import json
 import os
@@ -18,9 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("cryptography")
-
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -351,12 +349,17 @@ def tampered(root: Path, copy: Path, change: Callable[[sqlite3.Connection], None
     return copy
 
 
-def edit(seq: int) -> Callable[[sqlite3.Connection], None]:
+def edit(seq: int, *, leaf_too: bool = False) -> Callable[[sqlite3.Connection], None]:
+    """Forge event ``seq``'s outcome; ``leaf_too``: recompute its stored leaf hash as well."""
+
     def change(conn: sqlite3.Connection) -> None:
         (raw,) = conn.execute("SELECT event FROM audit_events WHERE seq = ?", (seq,)).fetchone()
         forged = bytes(raw).replace(b'"outcome":"ok"', b'"outcome":"failed"')
         assert forged != bytes(raw)
         conn.execute("UPDATE audit_events SET event = ? WHERE seq = ?", (forged, seq))
+        if leaf_too:
+            leaf = hashlib.sha256(b"\x00" + forged).digest()
+            conn.execute("UPDATE audit_events SET leaf = ? WHERE seq = ?", (leaf, seq))
 
     return change
 
@@ -392,10 +395,14 @@ def test_verify_names_the_tampered_event(
         assert f"first bad event: seq {found['first_bad_seq']}" in human
         return found
 
-    # An edited event: the root at the checkpoint's size no longer matches; the
-    # first bad event is named as at or before that size, in the range reported.
+    # An edited event whose stored leaf hash was left alone: named exactly.
     for seq in (7, 4, 1):
         found = verify(tampered(root, tmp_path / f"edit-{seq}", edit(seq)))
+        assert found["first_bad_seq"] == seq
+    # Its leaf hash recomputed too: the root at the checkpoint's size no longer
+    # matches; the first bad event is named as at or before that size.
+    for seq in (7, 4, 1):
+        found = verify(tampered(root, tmp_path / f"forge-{seq}", edit(seq, leaf_too=True)))
         assert found["first_bad_seq"] == 7
         assert found["suspect_range"] == [1, 7]
         assert "at or before seq 7" in str(found["reason"])

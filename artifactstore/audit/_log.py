@@ -209,9 +209,12 @@ class AuditLog:
             heads = [parse_and_verify_checkpoint(n, key, key_name, origin=origin) for n in notes]
         except AuditVerificationError as exc:  # a forged note, or one of another log
             return VerifyOutcome(False, 0, b"", None, f"a checkpoint does not verify: {exc}")
-        pages = self.sink.entries()
+        # A sink that keeps each event's leaf hash (the local one) lets verification
+        # name an event edited without its hash exactly.
+        stored = getattr(self.sink, "stored", None)
+        pages: AsyncIterator[tuple[Any, ...]] = stored() if stored else self.sink.entries()
 
-        async def page() -> list[tuple[int, bytes]]:
+        async def page() -> list[tuple[Any, ...]]:
             found = []
             async for entry in pages:
                 found.append(entry)
@@ -219,10 +222,10 @@ class AuditLog:
                     break
             return found
 
-        def entries() -> Iterator[tuple[int, bytes]]:
+        def entries() -> Iterator[tuple[Any, ...]]:
             while batch := anyio.from_thread.run(page):
-                for stored, raw in batch:
-                    yield _own_seq(stored, raw), raw
+                for stored_seq, raw, *leaf in batch:
+                    yield (_own_seq(stored_seq, raw), raw, *leaf)
 
         # In a thread: a million leaves hashed must not stall the event loop.
         return await anyio.to_thread.run_sync(verify_leaves, entries(), heads)
@@ -292,6 +295,10 @@ class SyncAuditLog:
     def checkpoint(self, private_key: Any, **options: Any) -> str:
         """See :meth:`AuditLog.checkpoint`."""
         return call_on_loop(lambda: self._log.checkpoint(private_key, **options))
+
+    def checkpoints(self) -> list[str]:
+        """See :meth:`AuditLog.checkpoints`."""
+        return call_on_loop(self._log.checkpoints)
 
     def verify(self, public_key: Any, **options: Any) -> VerifyOutcome:
         """See :meth:`AuditLog.verify`."""

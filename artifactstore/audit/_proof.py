@@ -205,6 +205,12 @@ def verify_proof_details(
             f"the event of seq {seq} is not in the signed tree of size {checkpoint.size}: "
             "the event, its path or its index was altered"
         )
+    try:  # an artifactstore event names its own seq: it must be the one proved
+        own = json.loads(event).get("seq", seq) if event.startswith(b"{") else seq
+    except (ValueError, AttributeError):
+        own = seq
+    if own != seq:
+        raise AuditVerificationError(f"the event says it is seq {own}, the proof says {seq}")
     return VerifiedEvent(event, seq, checkpoint)
 
 

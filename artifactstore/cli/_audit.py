@@ -8,7 +8,7 @@ every command, must keep a trail (``?audit=true``, ``ARTIFACT_AUDIT=true``).
 
 Exit status (see :mod:`artifactstore.cli`): 2 for a store that keeps no trail, a key
 file that cannot be read or is not the Ed25519 PEM key asked for, a checkpoint or
-proof file that cannot be read, the audit extra missing; 1 for a trail, checkpoint
+proof file that cannot be read; 1 for a trail, checkpoint
 or proof that does not verify, a missing event or checkpoint, a file ``keygen``
 would overwrite.
 """
@@ -378,13 +378,6 @@ _HANDLERS.update({"verify": _verify, "proof": _proof, "check-proof": _check_proo
 
 async def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
     """Run one ``audit`` subcommand."""
-    try:
-        from .. import audit  # noqa: F401 - needs the audit extra (cryptography)
-    except ImportError as exc:
-        ctx.error(
-            f"the audit commands need the audit extra ({exc}): pip install 'artifactstore[audit]'"
-        )
-        return 2
     try:
         return await _HANDLERS[args.audit_command](ctx, args)
     except _Usage as exc:

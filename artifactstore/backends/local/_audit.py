@@ -74,20 +74,20 @@ def _stage(room: Room, pending: _Pending) -> None:
     room.on_staged()  # delivered only once the batch committed
 
 
-def _page(room: Room, start: int) -> list[tuple[int, bytes]]:
-    def read(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
+def _page(room: Room, start: int) -> list[tuple[int, bytes, bytes]]:
+    def read(conn: sqlite3.Connection) -> list[tuple[int, bytes, bytes]]:
         try:
             found = conn.execute(
-                "SELECT seq, event FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT ?",
+                "SELECT seq, event, leaf FROM audit_events WHERE seq >= ? ORDER BY seq LIMIT ?",
                 (start, PAGE),
             ).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return []
             raise
-        return [(int(seq), bytes(event)) for seq, event in found]
+        return [(int(seq), bytes(event), bytes(leaf)) for seq, event, leaf in found]
 
-    result: list[tuple[int, bytes]] = room.index.read(read)
+    result: list[tuple[int, bytes, bytes]] = room.index.read(read)
     return result
 
 
@@ -123,8 +123,16 @@ class LocalAuditSink:
 
     async def entries(self, start: int = 1) -> AsyncIterator[tuple[int, bytes]]:
         """The events from ``start`` on, a page per small-lane job."""
+        async for seq, event, _ in self.stored(start):
+            yield seq, event
+
+    async def stored(self, start: int = 1) -> AsyncIterator[tuple[int, bytes, bytes]]:
+        """The events with the leaf hash stored beside each.
+
+        Verification then names an event edited without its leaf hash exactly.
+        """
         while True:
-            page: list[tuple[int, bytes]] = await self._run(_page, start)
+            page: list[tuple[int, bytes, bytes]] = await self._run(_page, start)
             for entry in page:
                 yield entry
             if len(page) < PAGE:
