@@ -74,17 +74,18 @@ class OpenTelemetryLayer(Layer):
 class _Call:
     """One operation being traced: its span, start time and attributes."""
 
-    __slots__ = ("attributes", "backend", "operation", "span", "started", "token")
+    __slots__ = ("attributes", "backend", "operation", "span", "started", "tally", "token")
 
     def __init__(self, backend: _TracedBackend, operation: str, key: str | None) -> None:
         from opentelemetry import context, trace
 
         self.backend = backend
         self.operation = operation
-        self.attributes = {
-            "artifactstore.operation": operation,
-            "artifactstore.backend": backend.info.name,
-        }
+        self.tally: _telemetry.Attributes = (
+            ("artifactstore.operation", operation),
+            ("artifactstore.backend", backend.info.name),
+        )
+        self.attributes = dict(self.tally)
         span_attributes: dict[str, Any] = dict(self.attributes)
         if backend.include_keys and key is not None:
             span_attributes["artifactstore.key"] = key
@@ -95,7 +96,7 @@ class _Call:
         )
         self.token: object = None
         self.started = time.perf_counter()
-        backend.meters.active.add(1, self.attributes)
+        backend.meters.active.add(1, self.tally)
         # Current while the backend works, so that aiohttp's or botocore's spans are
         # its children; detached again before control returns to the caller.
         self.token = context.attach(trace.set_span_in_context(self.span))
@@ -115,12 +116,12 @@ class _Call:
         duration = time.perf_counter() - self.started
         backend, span, attributes = self.backend, self.span, self.attributes
         meters = backend.meters
-        meters.active.add(-1, attributes)
+        meters.active.add(-1, self.tally)
         if size:
             span.set_attribute("artifactstore.bytes", size)
             direction = _DIRECTION.get(self.operation)
             if direction is not None:
-                meters.io.add(size, {**attributes, "artifactstore.io.direction": direction})
+                meters.io.add(size, (*self.tally, ("artifactstore.io.direction", direction)))
         for name, value in more.items():
             span.set_attribute(f"artifactstore.{name}", value)
         if error is not None:
