@@ -25,6 +25,7 @@ SECTIONS: dict[str, str] = {
     "local": "bench.local",
     "local-lanes": "bench.local_lanes",
     "layers": "bench.layers",
+    "otel": "bench.otel",
     "s3": "bench.s3",
     "sync": "bench.sync",
     "transfer": "bench.transfer",
