@@ -82,13 +82,20 @@ def _globals() -> tuple[Any, Any]:
 TRACES, METERS = _globals()
 
 
+#: The logger's own cache of ``isEnabledFor`` answers, which ``logging`` clears (the
+#: same dict) whenever a level changes: a lookup there costs a third of the call.
+LEVELS: dict[int, bool] = getattr(OPERATIONS_LOG, "_cache", {})
+
+
+def debug_log() -> bool:
+    """Whether ``artifactstore.telemetry`` writes DEBUG records."""
+    enabled = LEVELS.get(logging.DEBUG)
+    return OPERATIONS_LOG.isEnabledFor(logging.DEBUG) if enabled is None else enabled
+
+
 def listening() -> bool:
     """Whether an SDK is installed, or operation logs are enabled: instrument the call."""
-    return (
-        TRACES._TRACER_PROVIDER is not None
-        or METERS._METER_PROVIDER is not None
-        or OPERATIONS_LOG.isEnabledFor(logging.DEBUG)
-    )
+    return TRACES._TRACER_PROVIDER is not None or METERS._METER_PROVIDER is not None or debug_log()
 
 
 def metrics_listening() -> bool:

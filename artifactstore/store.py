@@ -106,11 +106,19 @@ class ArtifactStore:
         )
 
     def _now(self) -> Backend:
-        """The backend to call now: instrumented if anyone listens."""
+        """The backend to call now: instrumented if anyone listens.
+
+        ``_telemetry.listening()`` written out: this runs on every call, and a
+        memory get is a microsecond (see docs/performance.md, Telemetry).
+        """
         traced = self._traced
-        if traced is not None and _telemetry.listening():
-            return traced
-        return self._backend
+        if traced is None:
+            return self._backend
+        if _telemetry.TRACES._TRACER_PROVIDER is None and _telemetry.METERS._METER_PROVIDER is None:
+            debug = _telemetry.LEVELS.get(10)  # logging.DEBUG
+            if not (debug or (debug is None and _telemetry.debug_log())):
+                return self._backend
+        return traced
 
     def _wrapped(self, layers: Sequence[Layer]) -> Backend:
         return wrapped(self._base, layers)
