@@ -11,7 +11,8 @@
     ├── StoragePermissionError     (also PermissionError)    the backend said no
     │   └── ReadOnlyStoreError                               a write to a read-only store
     ├── StorageBackendError                                  any other backend failure
-    │   └── StorageTimeoutError    (also TimeoutError)       past its deadline (TimeoutLayer)
+    │   ├── StorageTimeoutError    (also TimeoutError)       past its deadline (TimeoutLayer)
+    │   └── AuditError                                       its audit event was not recorded
     └── StoreClosedError           (also RuntimeError)       the store was closed (aclose)
 
 Every error raised through the public API is one of these (or a ``TypeError`` /

@@ -44,12 +44,13 @@ def make(cls: type[ArtifactStoreError]) -> ArtifactStoreError:
     return cls(f"{cls.__name__} about 'DEAL-1/a.pdf'", key="DEAL-1/a.pdf")
 
 
-def test_all_lists_the_eleven_classes() -> None:
+def test_all_lists_the_twelve_classes() -> None:
     assert sorted(errors.__all__) == [
         "ArtifactExistsError",
         "ArtifactIntegrityError",
         "ArtifactNotFoundError",
         "ArtifactStoreError",
+        "AuditError",
         "InvalidKeyError",
         "ReadOnlyStoreError",
         "StorageBackendError",

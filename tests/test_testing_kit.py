@@ -172,11 +172,15 @@ def test_capability_flags_choose_the_checks() -> None:
     filesystem = names(conformance_checks(Info(file_and_folder_at_same_key=False)))
     assert default - filesystem == {"file_and_folder_at_same_key"}
     assert filesystem - default == {"file_and_folder_at_same_key_refused"}
-    extra = Info(readable_urls=True, sha256_in_listings=True, runs_without_event_loop=True)
+    extra = Info(
+        readable_urls=True, sha256_in_listings=True, runs_without_event_loop=True, staged_puts=True
+    )
     assert names(conformance_checks(extra)) - default == {
         "urls_read_the_artifact",
         "listings_carry_sha256",
         "drives_without_an_event_loop",
+        "before_commit_runs_before_the_bytes_are_visible",
+        "before_commit_that_raises_leaves_nothing",
     }
     # Every check runs for some backend; the common core runs for all.
     assert names(conformance_checks(extra)) | filesystem == everything
@@ -209,6 +213,7 @@ async def test_capabilities_come_from_the_backend(tmp_path: Path) -> None:
         file_and_folder_at_same_key=True,
         conditional_writes=False,
         readable_urls=True,  # kept from the local backend's record
+        staged_puts=True,
         name="vendor",
         scheme="file",
     )
