@@ -26,6 +26,7 @@ from .backends.local import LocalFilesystemArtifactStore
 from .backends.memory import MemoryArtifactStore
 from .errors import (
     ArtifactExistsError,
+    ArtifactHeldError,
     ArtifactIntegrityError,
     ArtifactNotFoundError,
     ArtifactStoreError,
@@ -94,6 +95,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ArtifactExistsError",
+    "ArtifactHeldError",
     "ArtifactIntegrityError",
     "ArtifactMetadata",
     "ArtifactNotFoundError",

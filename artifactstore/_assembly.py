@@ -1,8 +1,8 @@
-"""How a store's backend is put together: backend < the user's layers < audit < telemetry.
+"""How a store's backend is put together: backend < user layers < audit < holds < telemetry.
 
-``ArtifactStore`` keeps three backends: ``inner`` (the backend, the user's layers
-and the audit layer), ``backend`` (what a call uses while nobody listens) and
-``traced`` (``inner`` under the OpenTelemetry layer, used while an SDK or the
+``ArtifactStore`` keeps: ``held`` (the backend, the user's layers, the audit layer
+and the hold layer), ``backend`` (what a call uses while nobody listens) and
+``traced`` (``held`` under the OpenTelemetry layer, used while an SDK or the
 DEBUG operation log listens; ``None`` without telemetry). A telemetry layer given
 providers of its own is always used: then ``backend`` is it and ``traced`` is None.
 """
@@ -10,16 +10,17 @@ providers of its own is always used: then ``backend`` is it and ``traced`` is No
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import _telemetry
 from .backend import Backend
 
 if TYPE_CHECKING:
-    from .audit import AuditLayer
-    from .layers import Layer, OpenTelemetryLayer
+    from .audit import AuditedBackend, AuditLayer
+    from .layers import HeldBackend, Layer, OpenTelemetryLayer
 
-__all__ = ["assemble", "audit_layer", "telemetry_layer", "wrapped"]
+__all__ = ["Assembled", "assemble", "audit_layer", "telemetry_layer", "wrapped"]
 
 
 def wrapped(backend: Backend, layers: Sequence[Layer]) -> Backend:
@@ -33,17 +34,40 @@ def wrapped(backend: Backend, layers: Sequence[Layer]) -> Backend:
     return backend
 
 
+@dataclass(frozen=True)
+class Assembled:
+    """A store's backends (see the module docstring)."""
+
+    #: The audit trail's backend, when the store keeps one.
+    audited: AuditedBackend | None
+    #: The backend in the user's layers, the audit layer and the hold layer.
+    held: HeldBackend
+    #: What a call uses while nobody listens.
+    backend: Backend
+    #: ``held`` under the telemetry layer, used while someone listens (or ``None``).
+    traced: Backend | None
+
+
 def assemble(
     base: Backend, audit: AuditLayer | None, telemetry: OpenTelemetryLayer | None
-) -> tuple[Backend, Backend, Backend | None]:
-    """``(inner, backend, traced)`` over ``base`` (the backend in the user's layers)."""
-    inner = base if audit is None else audit.wrap(base)
+) -> Assembled:
+    """Stack the layers over ``base`` (the backend in the user's layers).
+
+    backend < the user's layers < audit < holds < telemetry: a hold's refusal is
+    recorded in the trail once (``on_refused``), never as a write recorded ahead.
+    """
+    from .layers import HeldBackend, HoldLayer
+
+    audited = None if audit is None else audit.wrap(base)
+    on_refused = None if audited is None else audited.refused
+    held = HoldLayer(on_refused=on_refused).wrap(base if audited is None else audited)
+    assert isinstance(held, HeldBackend)
     if telemetry is None:
-        return inner, inner, None
-    traced = telemetry.wrap(inner)
+        return Assembled(audited, held, held, None)
+    traced = telemetry.wrap(held)
     if telemetry.always:  # given providers of its own: always instrumented
-        return inner, traced, None
-    return inner, inner, traced
+        return Assembled(audited, held, traced, None)
+    return Assembled(audited, held, held, traced)
 
 
 def audit_layer(audit: bool | AuditLayer) -> AuditLayer | None:

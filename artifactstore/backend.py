@@ -37,6 +37,7 @@ from .options import PutOptions, ReadOptions
 
 if TYPE_CHECKING:
     from .audit import AuditSink
+    from .holds import HoldRegistry
 
 __all__ = [
     "AsyncIterableSource",
@@ -93,6 +94,9 @@ class BackendInfo:
     #: before they are visible, and nothing becomes visible if it raises (what lets
     #: the audit layer record a put's event ahead of the put).
     staged_puts: bool = False
+    #: ``hold_registry()`` keeps legal holds and retentions (``store.hold``,
+    #: ``store.retain``), which the store enforces on every write path.
+    holds: bool = False
     #: The layers the backend is wrapped in, outermost first (``()`` for none).
     layers: tuple[str, ...] = ()
 
@@ -283,6 +287,14 @@ class Backend(abc.ABC):
         After it returns, a put that was cancelled (or timed out) before it has left
         no temporary file. The default has nothing queued.
         """
+
+    def hold_registry(self) -> HoldRegistry | None:
+        """Where this backend keeps legal holds and retentions (``None``: it has none).
+
+        A backend that returns one declares ``BackendInfo.holds``; the store's
+        ``HoldLayer`` enforces them on every write path.
+        """
+        return None
 
     def audit_sink(self) -> AuditSink | None:
         """Where this backend keeps audit events (``None``: it cannot be audited).

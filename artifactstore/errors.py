@@ -9,7 +9,8 @@
     ├── ArtifactIntegrityError                               bytes do not match their SHA-256
     ├── StorageConfigError                                   bad or missing configuration
     ├── StoragePermissionError     (also PermissionError)    the backend said no
-    │   └── ReadOnlyStoreError                               a write to a read-only store
+    │   ├── ReadOnlyStoreError                               a write to a read-only store
+    │   └── ArtifactHeldError                                held or retained: kept
     ├── StorageBackendError                                  any other backend failure
     │   ├── StorageTimeoutError    (also TimeoutError)       past its deadline (TimeoutLayer)
     │   └── AuditError                                       its audit event was not recorded
@@ -27,8 +28,11 @@ they never contain credentials.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "ArtifactExistsError",
+    "ArtifactHeldError",
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ArtifactStoreError",
@@ -133,6 +137,26 @@ class ReadOnlyStoreError(StoragePermissionError):
 
     Raised before anything is touched. Also a ``PermissionError``.
     """
+
+
+class ArtifactHeldError(StoragePermissionError):
+    """A delete, replace or move refused because a hold or a retention covers the artifact.
+
+    Also a ``PermissionError``. ``holds`` names the holds (``target: name``) and
+    ``retained_until`` the retention date in force, if any; nothing was touched.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        holds: tuple[str, ...] = (),
+        retained_until: datetime | None = None,
+    ) -> None:
+        super().__init__(message, key=key)
+        self.holds = holds
+        self.retained_until = retained_until
 
 
 class AuditError(StorageBackendError):

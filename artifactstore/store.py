@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from . import _telemetry
 from . import keys as _keys
 from ._assembly import assemble, audit_layer, telemetry_layer, wrapped
+from ._holding import Holding
 from ._sources import PutData, as_source, sha256_hex
 from .backend import Backend, BackendInfo
 from .errors import ArtifactExistsError, ArtifactIntegrityError, StorageConfigError
@@ -65,7 +66,7 @@ def verify_bytes(key: str, data: bytes, expected: str | None) -> None:
         )
 
 
-class ArtifactStore:
+class ArtifactStore(Holding):
     """Async storage of artifacts under ``/``-separated keys, over a :class:`Backend`.
 
     :param backend: what stores the bytes (built by the subclasses' constructors;
@@ -101,9 +102,9 @@ class ArtifactStore:
         self._assemble()
 
     def _assemble(self) -> None:
-        self._inner, self._backend, self._traced = assemble(
-            self._base, self._audit, self._telemetry
-        )
+        parts = assemble(self._base, self._audit, self._telemetry)
+        self._audited, self._held = parts.audited, parts.held
+        self._backend, self._traced = parts.backend, parts.traced
 
     def _now(self) -> Backend:
         """The backend to call now: instrumented if anyone listens.
@@ -160,20 +161,20 @@ class ArtifactStore:
 
         Raises ``StorageConfigError`` when the store was made without ``audit=True``.
         """
-        from .audit import AuditedBackend, AuditLog
+        from .audit import AuditLog
 
-        if not isinstance(self._inner, AuditedBackend):
+        if self._audited is None:
             raise StorageConfigError(
                 "this store keeps no audit trail: make it with audit=True "
                 "(ARTIFACT_AUDIT=true, ?audit=true)",
                 setting="audit",
             )
-        return AuditLog(self._inner)
+        return AuditLog(self._audited)
 
     @property
     def backend_name(self) -> str:
         """``ArtifactMetadata.storage_backend`` of this store's artifacts."""
-        return self._inner.info.name
+        return self._base.info.name
 
     # ------------------------------------------------------------------ the API
 

@@ -50,7 +50,7 @@ class AuditLayer(Layer):
     def __init__(self, *, metadata_reads: bool = False) -> None:
         self.metadata_reads = metadata_reads
 
-    def wrap(self, backend: Backend) -> Backend:
+    def wrap(self, backend: Backend) -> AuditedBackend:
         """Return ``backend`` behind this layer (``StorageConfigError`` if it keeps no audit)."""
         return AuditedBackend(backend, self)
 
@@ -127,6 +127,17 @@ class AuditedBackend(LayeredBackend):
         record.outcome = outcome_of(error)
         record.details["error"] = type(error).__name__
         await self.append(record)
+
+    async def refused(self, operation: str, key: str, error: BaseException) -> None:
+        """A write refused above this layer (a hold): recorded once, as refused."""
+        details: dict[str, Any] = {"error": type(error).__name__}
+        names = getattr(error, "holds", ())
+        if names:
+            details["holds"] = list(names)
+        until = getattr(error, "retained_until", None)
+        if until is not None:
+            details["retained_until"] = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+        await self.append(self.record(operation, key, outcome="refused", details=details))
 
     # ------------------------------------------------------------------- writes
 

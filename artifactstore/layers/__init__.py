@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from .. import _publish
 from ._base import WRITES, AroundEachRead, Layer, LayeredBackend, Operation
+from ._holds import HeldBackend, HoldLayer
 from ._limit import ConcurrencyLimit, ConcurrencyLimitLayer
 from ._logging import LoggingLayer
 from ._otel import OpenTelemetryLayer
@@ -44,6 +45,8 @@ __all__ = [
     "AroundEachRead",
     "ConcurrencyLimit",
     "ConcurrencyLimitLayer",
+    "HeldBackend",
+    "HoldLayer",
     "Layer",
     "LayeredBackend",
     "LoggingLayer",

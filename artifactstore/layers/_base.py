@@ -23,6 +23,7 @@ from ..options import PutOptions, ReadOptions
 
 if TYPE_CHECKING:
     from ..audit import AuditSink
+    from ..holds import HoldRegistry
 
 __all__ = ["WRITES", "AroundEachRead", "Layer", "LayeredBackend", "Operation"]
 
@@ -176,6 +177,9 @@ class LayeredBackend(Backend):
 
     def audit_sink(self) -> AuditSink | None:
         return self.inner.audit_sink()
+
+    def hold_registry(self) -> HoldRegistry | None:
+        return self.inner.hold_registry()
 
     def aclose(self) -> Coroutine[Any, Any, None]:
         return self.inner.aclose()

@@ -28,30 +28,28 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
 
-from .._config import shown
-from .._sources import BytesSource, Source, chunks_of, sha256_hex
-from ..backend import Backend, BackendInfo, Listing
-from ..errors import (
+from ..._sources import BytesSource, Source, chunks_of, sha256_hex
+from ...backend import Backend, BackendInfo, Listing
+from ...errors import (
     ArtifactExistsError,
     ArtifactNotFoundError,
     InvalidKeyError,
     StorageConfigError,
     StoreClosedError,
 )
-from ..metadata import ArtifactMetadata
-from ..options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
-from ..store import ArtifactStore
+from ...holds import MemoryHoldRegistry
+from ...metadata import ArtifactMetadata
+from ...options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
 
 if TYPE_CHECKING:
-    from ..audit import AuditLayer, MemoryAuditSink
-    from ..layers import Layer, OpenTelemetryLayer
+    from ...audit import MemoryAuditSink
 
-__all__ = ["MemoryArtifactStore", "MemoryBackend", "options_from_url"]
+__all__ = ["MemoryBackend"]
 
 #: What a store name may look like: it has to fit the host part of ``memory://name``.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -135,6 +133,7 @@ class MemoryBackend(Backend):
         sha256_in_listings=True,
         runs_without_event_loop=True,
         staged_puts=True,
+        holds=True,
     )
 
     def __init__(self, name: str = "") -> None:
@@ -149,6 +148,7 @@ class MemoryBackend(Backend):
         self._items: dict[str, _Entry] = {}
         self._keys: list[str] = []  # sorted: str order is UTF-8 byte order
         self._audit: MemoryAuditSink | None = None
+        self._holds = MemoryHoldRegistry()
         self._closed = False
         _live_stores.add(self)
 
@@ -331,9 +331,13 @@ class MemoryBackend(Backend):
             if finished:
                 return
 
+    def hold_registry(self) -> MemoryHoldRegistry:
+        """The holds and retentions, in memory."""
+        return self._holds
+
     def audit_sink(self) -> MemoryAuditSink:
         """The events of this store, in memory (one record per backend)."""
-        from ..audit import MemoryAuditSink
+        from ...audit import MemoryAuditSink
 
         with self._lock:
             if self._audit is None:
@@ -353,48 +357,3 @@ class MemoryBackend(Backend):
             self._closed = True
             self._items.clear()
             self._keys.clear()
-
-
-class MemoryArtifactStore(ArtifactStore):
-    """Artifacts in this process's memory: the whole contract, nothing on disk.
-
-    For tests of code that uses a store, and for scratch work. Safe to use from
-    many tasks, event loops and threads at once (and through ``SyncArtifactStore``).
-    Everything is lost when the store is closed or the process ends.
-
-    :param name: a label for the store's URL (``memory://name``) and its artifacts'
-        ``storage_uri``; letters, digits, ``.``, ``_`` and ``-`` (shares nothing).
-    :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
-    :param audit: keep an audit trail of every operation (see :meth:`audit_log`).
-    :param telemetry: OpenTelemetry (see :class:`ArtifactStore`); ``False`` for off.
-    """
-
-    def __init__(
-        self,
-        name: str = "",
-        *,
-        layers: Sequence[Layer] = (),
-        audit: bool | AuditLayer = False,
-        telemetry: bool | OpenTelemetryLayer | None = None,
-    ) -> None:
-        self._memory = MemoryBackend(name)
-        super().__init__(self._memory, layers=layers, audit=audit, telemetry=telemetry)
-
-    @property
-    def name(self) -> str:
-        """The store's label (``""`` by default)."""
-        return self._memory.name
-
-
-def options_from_url(url: str) -> dict[str, Any]:
-    """The options of ``memory://`` or ``memory://name`` (a name only: no path or query)."""
-    parts = urlsplit(url)
-    if not url[len("memory:") :].startswith("//"):
-        raise StorageConfigError(f"{shown(url)!r} is not memory://name", setting="url")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
-        raise StorageConfigError(
-            f"{shown(url)!r} is not memory:// or memory://name: a memory store URL has "
-            "no path, user, query options or fragment",
-            setting="url",
-        )
-    return {"name": parts.netloc}
