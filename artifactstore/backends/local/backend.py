@@ -33,6 +33,7 @@ from ...options import DEFAULT_CHUNK_SIZE, ReadOptions
 from ...signing import check_link_settings, signed_url
 from . import _manage, _prune, _read, _write
 from ._audit import LocalAuditSink
+from ._holds import LocalHoldRegistry
 from ._listing import scan
 from ._opened import LocalOpened
 from ._putting import Puts
@@ -63,6 +64,7 @@ class LocalBackend(Puts, Backend):
         sha256_in_listings=True,
         runs_without_event_loop=True,
         staged_puts=True,
+        holds=True,
     )
 
     def __init__(
@@ -98,6 +100,7 @@ class LocalBackend(Puts, Backend):
         )
         self._closed = False
         self._audit: AuditSink | None = None
+        self._holds: LocalHoldRegistry | None = None
 
     def _flush(self) -> None:
         self._room.flush()
@@ -290,6 +293,12 @@ class LocalBackend(Puts, Backend):
         if driving():  # the sync facade's own thread may block
             return sweep_temporaries(root_fd, older_than)
         return await anyio.to_thread.run_sync(sweep_temporaries, root_fd, older_than)
+
+    def hold_registry(self) -> LocalHoldRegistry:
+        """The DataRoom's holds and retentions, in its index database (``_holds``)."""
+        if self._holds is None:
+            self._holds = LocalHoldRegistry(self._run)
+        return self._holds
 
     def audit_sink(self) -> AuditSink:
         """The DataRoom's audit trail, in its index database (``_audit``)."""
