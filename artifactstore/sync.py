@@ -36,7 +36,10 @@ from .options import DEFAULT_CHUNK_SIZE
 from .store import ArtifactStore, ArtifactStream
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .audit import SyncAuditLog
+    from .holds import Hold, Retention
 
 __all__ = ["SyncArtifactStore", "get_sync_artifact_store", "reset_sync_artifact_store"]
 
@@ -207,6 +210,34 @@ class SyncArtifactStore:
     def delete_prefix(self, prefix: str) -> int:
         """Delete every artifact under ``prefix``; return how many."""
         return self._call(self._store.delete_prefix, prefix)
+
+    def hold(self, key_or_prefix: str, name: str, reason: str = "") -> Hold:
+        """Place a named hold (see ``ArtifactStore.hold``)."""
+        return self._call(self._store.hold, key_or_prefix, name, reason)
+
+    def release(self, key_or_prefix: str, name: str) -> bool:
+        """Release a named hold; whether there was one."""
+        return self._call(self._store.release, key_or_prefix, name)
+
+    def holds(self, prefix: str = "") -> list[Hold]:
+        """The holds on ``prefix`` and under it."""
+
+        async def collect() -> list[Hold]:
+            return [hold async for hold in self._store.holds(prefix)]
+
+        return self._call(collect)
+
+    def retain(self, key_or_prefix: str, *, until: datetime) -> Retention:
+        """Set or extend a retention (see ``ArtifactStore.retain``)."""
+        return self._call(functools.partial(self._store.retain, key_or_prefix, until=until))
+
+    def retentions(self, prefix: str = "") -> list[Retention]:
+        """The retentions on ``prefix`` and under it."""
+
+        async def collect() -> list[Retention]:
+            return [retention async for retention in self._store.retentions(prefix)]
+
+        return self._call(collect)
 
     def cleanup(self, *, older_than: float | None = None) -> int:
         """Remove what interrupted writes left behind; return how many (see ``cleanup``)."""

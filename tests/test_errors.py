@@ -44,9 +44,10 @@ def make(cls: type[ArtifactStoreError]) -> ArtifactStoreError:
     return cls(f"{cls.__name__} about 'DEAL-1/a.pdf'", key="DEAL-1/a.pdf")
 
 
-def test_all_lists_the_twelve_classes() -> None:
+def test_all_lists_the_thirteen_classes() -> None:
     assert sorted(errors.__all__) == [
         "ArtifactExistsError",
+        "ArtifactHeldError",
         "ArtifactIntegrityError",
         "ArtifactNotFoundError",
         "ArtifactStoreError",

@@ -57,6 +57,7 @@ def test_declared_capabilities() -> None:
         sha256_in_listings=True,
         runs_without_event_loop=True,
         staged_puts=True,
+        holds=True,
     )
 
 
@@ -394,8 +395,9 @@ async def test_unreadable_index_means_rehash_not_failure(tmp_path: Path) -> None
     async with LocalFilesystemArtifactStore(tmp_path / "R") as s:
         assert (await s.get_metadata("D/x.txt")).sha256 == sha(b"payload")
         assert [m.storage_key async for m in s.list("D")] == ["D/x.txt"]
-        with pytest.raises(StorageBackendError, match="durable"):
-            await s.put("D/y.txt", b"y")  # its metadata cannot be committed
+        # Refused: its metadata could not be committed, nor its holds checked.
+        with pytest.raises(StorageBackendError, match=r"durable|holds could not be read"):
+            await s.put("D/y.txt", b"y")
 
 
 def test_home_in_the_root_is_expanded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -101,6 +101,14 @@ class _AsyncOverSync:
         for item in await asyncio.to_thread(lambda: [*self.facade.list_prefixes(prefix)]):
             yield item
 
+    async def holds(self, prefix: str = "") -> AsyncIterator[Any]:
+        for item in await asyncio.to_thread(self.facade.holds, prefix):
+            yield item
+
+    async def retentions(self, prefix: str = "") -> AsyncIterator[Any]:
+        for item in await asyncio.to_thread(self.facade.retentions, prefix):
+            yield item
+
 
 class _Stream:
     def __init__(self, facade: SyncArtifactStore, key: str, kwargs: dict[str, Any]) -> None:

@@ -173,9 +173,15 @@ def test_capability_flags_choose_the_checks() -> None:
     assert default - filesystem == {"file_and_folder_at_same_key"}
     assert filesystem - default == {"file_and_folder_at_same_key_refused"}
     extra = Info(
-        readable_urls=True, sha256_in_listings=True, runs_without_event_loop=True, staged_puts=True
+        readable_urls=True,
+        sha256_in_listings=True,
+        runs_without_event_loop=True,
+        staged_puts=True,
+        holds=True,
     )
     assert names(conformance_checks(extra)) - default == {
+        "a_hold_keeps_what_it_covers",
+        "a_retention_keeps_until_its_date",
         "urls_read_the_artifact",
         "listings_carry_sha256",
         "drives_without_an_event_loop",
@@ -214,6 +220,7 @@ async def test_capabilities_come_from_the_backend(tmp_path: Path) -> None:
         conditional_writes=False,
         readable_urls=True,  # kept from the local backend's record
         staged_puts=True,
+        holds=True,
         name="vendor",
         scheme="file",
     )

@@ -67,6 +67,8 @@ class HeldBackend(LayeredBackend):
 
     def __init__(self, inner: Backend, layer: HoldLayer) -> None:
         super().__init__(inner, layer)
+        # Part of every store, not a layer of the user's: its record is the one below.
+        self.info = inner.info
         self.registry: HoldRegistry | None = inner.hold_registry()
         self._on_refused = layer.on_refused
 

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from ...errors import StorageBackendError
 from ...holds import Hold, HoldSet, Retention, check_extension
 from ._room import Room
 
@@ -66,6 +67,14 @@ def _map(room: Room) -> mmap.mmap:
         os.close(fd)  # the mapping stays
 
 
+def _unreadable(exc: BaseException) -> StorageBackendError:
+    return StorageBackendError(
+        f"the DataRoom's holds could not be read ({exc}), so writes are refused: a "
+        "write might break a hold. If the index (.artifactstore/index.sqlite3) is "
+        "damaged, restore it from a backup: holds are kept nowhere else"
+    )
+
+
 def _load(room: Room) -> tuple[HoldSet, int]:
     """The holds, retentions and their version, read in one snapshot."""
 
@@ -86,7 +95,10 @@ def _load(room: Room) -> tuple[HoldSet, int]:
             conn.execute("COMMIT")
         return HoldSet(holds, retentions), (row[0] if row else 0)
 
-    result: tuple[HoldSet, int] = room.index.read(read)
+    try:
+        result: tuple[HoldSet, int] = room.index.read(read)
+    except sqlite3.Error as exc:
+        raise _unreadable(exc) from exc
     return result
 
 
@@ -111,7 +123,10 @@ def _change(room: Room, counter: mmap.mmap, change: Callable[[sqlite3.Connection
             raise
         return result, version
 
-    result, version = room.index.read(write)
+    try:
+        result, version = room.index.read(write)
+    except sqlite3.Error as exc:
+        raise _unreadable(exc) from exc
     fd = os.open(_VERSION_FILE, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=room.tree.reserved_fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # the highest version wins, whatever the order

@@ -35,6 +35,7 @@ from . import _metadata as _meta
 from ._audit import S3AuditSink
 from ._client import S3Client
 from ._errors import error_code
+from ._holds import S3HoldRegistry
 from ._objects import Objects
 from ._read import S3Opened
 from ._settings import S3Settings
@@ -50,7 +51,7 @@ __all__ = ["S3Backend"]
 class S3Backend(Backend):
     """Artifacts as objects in a bucket; the options are :class:`S3Settings`'."""
 
-    info = BackendInfo(name="s3", scheme="s3", readable_urls=True, staged_puts=True)
+    info = BackendInfo(name="s3", scheme="s3", readable_urls=True, staged_puts=True, holds=True)
 
     def __init__(self, settings: S3Settings) -> None:
         self._settings = settings
@@ -59,6 +60,7 @@ class S3Backend(Backend):
         self._prefix = self._settings.prefix
         self._objects = Objects(self._settings, self._client)
         self._audit: AuditSink | None = None
+        self._holds: S3HoldRegistry | None = None
 
     @property
     def bucket(self) -> str:
@@ -338,6 +340,13 @@ class S3Backend(Backend):
                 return aborted
             args["KeyMarker"] = page.get("NextKeyMarker")
             args["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    def hold_registry(self) -> S3HoldRegistry:
+        """Holds and retentions: objects under ``.artifactstore/holds/``."""
+        if self._holds is None:
+            errors = lambda doing: self._objects.errors(None, doing)  # noqa: E731
+            self._holds = S3HoldRegistry(self._client, self._bucket, self._prefix, errors)
+        return self._holds
 
     def audit_sink(self) -> AuditSink:
         """The audit trail: one object per event under ``.artifactstore/audit/``."""

@@ -15,7 +15,7 @@ all its modules are rewritten, so a failure shows the values compared.
 from __future__ import annotations
 
 from ...backend import BackendInfo
-from . import _edges, _listing, _manage, _put, _read
+from . import _edges, _holds, _listing, _manage, _put, _read
 from ._check import CheckFunction, ConformanceCheck, Raised, raises, registered
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
 
 # The topics in the order their checks run and are reported; within a topic, the
 # order of its module. A topic module missing here is an error at import.
-_TOPICS = [module.__name__ for module in (_put, _read, _listing, _edges, _manage)]
+_TOPICS = [module.__name__ for module in (_put, _read, _listing, _edges, _manage, _holds)]
 
 #: Every check, in a stable order.
 CHECKS: tuple[ConformanceCheck, ...] = tuple(
