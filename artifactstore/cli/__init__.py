@@ -51,6 +51,7 @@ from ._commands import (
     cmd_url,
     cmd_verify,
 )
+from ._holds import HOLD_COMMANDS, add_hold_commands
 from ._io import cmd_cat, cmd_get, cmd_put
 
 __all__ = ["build_parser", "main"]
@@ -69,6 +70,7 @@ COMMANDS: dict[str, _Command] = {
     "copy": cmd_copy,
     "check": cmd_check,
     "audit": cmd_audit,
+    **HOLD_COMMANDS,
 }
 
 
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("keys", nargs="*", metavar="KEY")
     p.add_argument("--prefix", metavar="PREFIX", help="delete every artifact under PREFIX")
     p.add_argument("--yes", action="store_true", help="confirm a --prefix delete")
+    add_hold_commands(command)
 
     p = command("url", "print a URL to read an artifact")
     p.add_argument("key", metavar="KEY")
