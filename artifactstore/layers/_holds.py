@@ -54,8 +54,8 @@ def _refusal(
     if until is not None:
         why.append(f"retained until {until.isoformat()}")
     return ArtifactHeldError(
-        f"{operation} of {key!r} refused: the artifact is {' and '.join(why)}; release the "
-        "holds (store.release) or wait for the retention to end",
+        f"{operation} of {key!r} refused: the artifact is {' and '.join(why)}; it can go "
+        "once every hold covering it is released and its retention has ended",
         key=key,
         holds=tuple(names),
         retained_until=until,
