@@ -61,6 +61,7 @@ bench: $(VENV)/.bench
 # The reliability suite's long variants: more kills, cancellations and faults.
 soak: $(VENV)/.dev
 	$(BIN)/python -m pytest --run-soak tests/test_crash.py tests/test_cancellation.py \
+		tests/test_holds_property.py \
 		tests/test_races.py tests/test_faults.py
 
 clean:

@@ -111,6 +111,11 @@ class Holding:
         await self._record("retain", retention.target, {"until": until.isoformat()})
         return await registry.retain(retention)
 
+    async def covering(self, key: str) -> tuple[list[Hold], datetime | None]:
+        """What keeps ``key``: the holds covering it and the retention date in force (or None)."""
+        normalized = _keys.normalize_key(key)
+        return (await self._registry().current()).covering(normalized)
+
     async def retentions(self, prefix: str = "") -> AsyncIterator[Retention]:
         """The retentions on ``prefix`` and under it, by target (past ones included)."""
         normalized = _keys.normalize_prefix(prefix)

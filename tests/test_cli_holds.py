@@ -324,3 +324,11 @@ def test_missing_or_unknown_options_exit_2(run: Run, args: list[str]) -> None:
     result = run(*args)
     assert result.returncode == 2
     assert "usage: artifactstore" in result.stderr.decode()
+
+
+def test_rm_of_several_keys_deletes_none_when_one_is_held(run: Run, room: Path) -> None:
+    ok(run("hold", "DEAL-1/documents", "matter-1"))
+    refused = run("rm", "DEAL-10/documents/other.txt", "DEAL-1/documents/cim.pdf")
+    assert refused.returncode == 1
+    assert "none of the keys was deleted" in error_line(refused)
+    assert (room / "DEAL-10/documents/other.txt").exists()  # listed first, still there

@@ -192,6 +192,18 @@ async def cmd_rm(ctx: Context, args: argparse.Namespace) -> int:
             ctx.summary(f"deleted {deleted} artifacts under {args.prefix!r}")
             return 0
         keys = [store.normalize_key(key) for key in args.keys]  # InvalidKeyError: nothing deleted
+        if store.info.holds:  # a held key among them: none is deleted
+            for key in keys:
+                holds, until = await store.covering(key)
+                if (holds or until is not None) and await store.exists(key):
+                    kept = [f"{h.target}: {h.name}" for h in holds]
+                    if until is not None:
+                        kept.append(f"retained until {until.isoformat()}")
+                    ctx.error(
+                        f"delete of {key!r} refused: held ({'; '.join(kept)}); "
+                        "none of the keys was deleted"
+                    )
+                    return 1
         status = 0
         for key in keys:
             if not await store.delete(key):
