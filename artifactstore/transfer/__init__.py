@@ -11,6 +11,10 @@
 * :func:`check_artifacts` compares two stores by SHA-256 without copying.
 * :func:`verify_artifacts` re-hashes every artifact's bytes (never trusting a
   recorded value for them) and compares with the SHA-256 recorded when it was stored.
+* Holds and retentions go first: a migration places the source's at the
+  destination before any artifact (never replacing what one covers there), the
+  check compares them, and the scrub names held artifacts changed or removed
+  behind the library's back.
 
 One artifact failing does not stop a run: it is reported (see the reports below)
 and the run goes on. Cancellation propagates.

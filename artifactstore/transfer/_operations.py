@@ -2,21 +2,29 @@
 
 Their behaviour, and the memory a migration holds, are described in
 :mod:`artifactstore.transfer`; the reports are in ``_reports``, the worker pool and
-the memory budget in ``_concurrency``.
+the memory budget in ``_concurrency``, one artifact's copy and hashing in
+``_artifact``, holds and retentions in ``_holds``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Literal
 
-from ..errors import ArtifactExistsError, ArtifactIntegrityError, ArtifactStoreError
+from ..errors import ArtifactHeldError, ArtifactStoreError
 from ..metadata import ArtifactMetadata
-from ..options import DEFAULT_CHUNK_SIZE
 from ..store import ArtifactStore
-from ._concurrency import Budget, for_each, hash_chunk, task_group
+from ._artifact import PART_SIZE, copy_one, corrupt_message, difference, hash_stream, message
+from ._concurrency import Budget, for_each, task_group
+from ._holds import (
+    HeldScrub,
+    HoldPlan,
+    hold_differences,
+    place_holds,
+    plan_holds,
+    read_holds,
+    why_held,
+)
 from ._reports import CheckReport, Progress, Tally, TransferReport, VerifyReport
 
 __all__ = ["check_artifacts", "copy_artifacts", "verify_artifacts"]
@@ -24,16 +32,10 @@ __all__ = ["check_artifacts", "copy_artifacts", "verify_artifacts"]
 log = logging.getLogger("artifactstore")
 
 
-MiB = 1024 * 1024
-#: S3's default part size: the unit of the memory budget.
-PART_SIZE = 8 * MiB
 #: What streaming one large artifact into S3 may hold (measured: about 80 MiB of
 #: objects at the peak): ``parts_in_flight`` (4) parts, each also copied into a
 #: file-like request body, and the parts being read.
 STREAM_COST = 12 * PART_SIZE
-#: Artifacts up to this size are read whole, checked, then put as bytes (one worker
-#: hop on the local backend instead of three); larger ones are streamed.
-WHOLE_LIMIT = DEFAULT_CHUNK_SIZE
 #: Metadata reads in flight while ``check_artifacts`` compares.
 CHECK_CONCURRENCY = 16
 
@@ -51,6 +53,7 @@ async def copy_artifacts(
     verify: Literal["metadata", "bytes"] = "metadata",
     dry_run: bool = False,
     progress: Progress | None = None,
+    copy_holds: bool = True,
 ) -> TransferReport:
     """Copy every artifact under ``prefix`` from ``src`` to ``dst``, verified; resumable.
 
@@ -58,6 +61,13 @@ async def copy_artifacts(
     artifact with the source's SHA-256 is skipped; one with another SHA-256 is a
     conflict, left untouched unless ``overwrite=True``. New keys are written with
     ``if_not_exists``, so a concurrent or earlier writer is never clobbered.
+
+    The source's holds and retentions on the prefix, under it and above it are
+    placed at the destination first, before any artifact is copied, so that no
+    copied artifact is ever unprotected there (a hold the destination already has,
+    by target and name, is kept; a retention only ever extended). A destination
+    artifact that a hold or retention covers is a conflict, even with
+    ``overwrite=True``: it is never replaced.
 
     :param prefix: copy only keys under it (whole segments, as in ``list``).
     :param concurrency: artifacts in flight at once (memory: see :mod:`artifactstore.transfer`).
@@ -70,16 +80,26 @@ async def copy_artifacts(
     :param progress: called on the event loop after each artifact's outcome with
         (artifacts done, artifacts total, bytes copied); an exception it raises
         stops the run and propagates.
+    :param copy_holds: copy the holds and retentions (the default). ``False``
+        copies the artifacts only: for a destination that is not meant to keep
+        them (its backend keeps no holds).
     :raises ValueError: ``src`` and ``dst`` are the same object, or a bad argument.
-    :raises ArtifactStoreError: a listing failed (nothing was copied then).
+    :raises StorageConfigError: the source has holds or retentions and the
+        destination's backend keeps none (nothing was copied).
+    :raises ArtifactStoreError: a listing, or placing a hold, failed (no artifact
+        was copied then).
     """
     _check_stores(src, dst, same_allowed=False)
     _check_concurrency(concurrency)
     if verify not in ("metadata", "bytes"):
         raise ValueError(f"verify must be 'metadata' or 'bytes', not {verify!r}")
+    plan = await plan_holds(src, dst, prefix) if copy_holds else HoldPlan()
     src_items, dst_items = await _list_both(src, dst, prefix)
     dst_index = {m.storage_key: m for m in dst_items}
     del dst_items
+    if not dry_run:  # before any artifact: nothing copied is unprotected in between
+        await place_holds(dst, plan)
+    protected = plan.after
     tally = Tally(len(src_items), progress)
     budget = Budget(concurrency * PART_SIZE)
 
@@ -89,21 +109,28 @@ async def copy_artifacts(
             existing = dst_index.get(key)
             replace = False
             if existing is not None:
-                difference = await _difference(src, item, dst, existing)
-                if difference is None:
+                differs = await difference(src, item, dst, existing)
+                if differs is None:
                     return tally.add(tally.skipped, key)
                 if not overwrite:
                     log.info("artifactstore: a conflict at the destination (listed in the report)")
-                    return tally.add(tally.conflicts, (key, difference))
+                    return tally.add(tally.conflicts, (key, differs))
                 replace = True
+                held = why_held(protected, key) if protected else None
+                if held is not None:
+                    log.info("artifactstore: a held conflict at the destination (in the report)")
+                    return tally.add(tally.conflicts, (key, _held_there(held)))
             if dry_run:
                 return tally.copied_one(key, item.size_bytes, replace)
             cost = STREAM_COST if item.size_bytes > PART_SIZE else 3 * item.size_bytes
             async with budget.hold(cost):
-                await _copy_one(src, dst, verify, tally, key, item.size_bytes, replace)
+                await copy_one(src, dst, verify, tally, key, item.size_bytes, replace)
+        except ArtifactHeldError as exc:  # held there since the plan: left as it is
+            log.info("artifactstore: a held conflict at the destination (in the report)")
+            tally.add(tally.conflicts, (key, message(exc)))
         except _ARTIFACT_ERRORS as exc:
             log.info("artifactstore: copying an artifact failed (%s)", type(exc).__name__)
-            tally.add(tally.failures, (key, _message(exc)))
+            tally.add(tally.failures, (key, message(exc)))
 
     await tally.run(src_items, concurrency, one)
     return TransferReport(
@@ -121,6 +148,8 @@ async def copy_artifacts(
         conflict_keys=tuple(sorted(tally.conflicts)),
         failures=tuple(sorted(tally.failures)),
         corrupt_keys=tuple(sorted(tally.corrupt)),
+        holds_copied=len(plan.holds),
+        retentions_copied=len(plan.retentions),
     )
 
 
@@ -131,9 +160,13 @@ async def check_artifacts(
 
     Like ``rclone check``, but by a hash both sides really have: where a listing
     does not carry the SHA-256 (S3), it is read from the artifact's metadata; a
-    different size is a difference without any read.
+    different size is a difference without any read. Holds (by target and name)
+    and retentions (by target and date) on the prefix, under it and above it are
+    compared too; a store whose backend keeps none has none.
     """
     _check_stores(src, dst, same_allowed=True)
+    src_holds, dst_holds = await read_holds(src, prefix), await read_holds(dst, prefix)
+    holds_different, retentions_different = hold_differences(src_holds, dst_holds)
     src_items, dst_items = await _list_both(src, dst, prefix)
     dst_index = {m.storage_key: m for m in dst_items}
     src_keys = {m.storage_key for m in src_items}
@@ -146,11 +179,11 @@ async def check_artifacts(
     async def one(item: ArtifactMetadata) -> None:
         key = item.storage_key
         try:
-            difference = await _difference(src, item, dst, dst_index[key])
+            differs = await difference(src, item, dst, dst_index[key])
         except _ARTIFACT_ERRORS as exc:
-            failures.append((key, _message(exc)))
+            failures.append((key, message(exc)))
             return
-        (same if difference is None else different).append(key)
+        (same if differs is None else different).append(key)
 
     await for_each(common, CHECK_CONCURRENCY, one)
     return CheckReport(
@@ -159,6 +192,8 @@ async def check_artifacts(
         missing_in_src=tuple(sorted(k for k in dst_index if k not in src_keys)),
         different=tuple(sorted(different)),
         failures=tuple(sorted(failures)),
+        holds_different=tuple(holds_different),
+        retentions_different=tuple(retentions_different),
     )
 
 
@@ -175,10 +210,18 @@ async def verify_artifacts(
     is compared with the SHA-256 recorded when it was stored (as the stream saw it
     when it opened). An artifact that cannot be read is reported in ``failures``.
     ``progress`` is called as in :func:`copy_artifacts`, with bytes checked.
+
+    Held and retained artifacts changed or removed behind the library's back are
+    named in ``held_damaged``: one whose bytes no longer match; on the local
+    backend, one whose file is not the version the library stored (it is then
+    not read, which would record the new bytes' SHA-256 over the old); and a held
+    key or prefix with nothing stored at or under it any more. Not seen: one file
+    removed under a held prefix that still holds others.
     """
     if not isinstance(store, ArtifactStore):
         raise TypeError(f"store must be an ArtifactStore, not {type(store).__name__}")
     _check_concurrency(concurrency)
+    scrub = HeldScrub(store, await read_holds(store, prefix), prefix)
     items = [item async for item in store.list(prefix)]
     tally = Tally(len(items), progress)
     checked = 0
@@ -186,147 +229,31 @@ async def verify_artifacts(
     async def one(item: ArtifactMetadata) -> None:
         nonlocal checked
         key = item.storage_key
+        if scrub.changed(item):
+            return tally.add(tally.skipped, key)
         try:
-            actual, expected, size = await _hash_stream(store, key)
+            actual, expected, size = await hash_stream(store, key)
         except _ARTIFACT_ERRORS as exc:
-            return tally.add(tally.failures, (key, _message(exc)))
+            return tally.add(tally.failures, (key, message(exc)))
         checked += 1
         if expected is None:
             return tally.add(tally.failures, (key, "no SHA-256 is recorded for it"), size)
         if actual != expected:
             log.info("artifactstore: a corrupt artifact (listed in the report)")
-            return tally.add(tally.corrupt, (key, _corrupt_message(actual, expected)), size)
+            why = corrupt_message(actual, expected)
+            scrub.corrupt(key, why)
+            return tally.add(tally.corrupt, (key, why), size)
         tally.add(tally.copied, key, size)
 
     await tally.run(items, concurrency, one)
+    scrub.removed(items)
     return VerifyReport(
         checked=checked,
         bytes_checked=tally.bytes,
         corrupt=tuple(sorted(key for key, _ in tally.corrupt)),
         failures=tuple(sorted(tally.failures)),
+        held_damaged=tuple(sorted(scrub.damaged)),
     )
-
-
-# ------------------------------------------------------------------- one artifact
-
-
-class _Hashing:
-    """Pass a stream's chunks on, hashing them; at its end, refuse bytes that do not match."""
-
-    def __init__(self, key: str, chunks: AsyncIterator[bytes], expected: str | None) -> None:
-        self.key = key
-        self.expected = expected
-        self.actual: str | None = None
-        self._chunks = chunks
-
-    @property
-    def corruption(self) -> str | None:
-        """What was wrong with the bytes, once they were all read and did not match."""
-        if self.actual is None or self.expected is None or self.actual == self.expected:
-            return None
-        return _corrupt_message(self.actual, self.expected)
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        hasher = hashlib.sha256()
-        async for chunk in self._chunks:
-            await hash_chunk(hasher, chunk)
-            yield chunk
-        self.actual = hasher.hexdigest()
-        if self.expected is not None and self.actual != self.expected:
-            # Raised inside the put, before it commits: nothing lands at the destination.
-            raise ArtifactIntegrityError(
-                f"artifact {self.key!r} is corrupt at the source; it was not copied",
-                key=self.key,
-                expected=self.expected,
-                actual=self.actual,
-            )
-
-
-async def _copy_one(
-    src: ArtifactStore,
-    dst: ArtifactStore,
-    verify: str,
-    tally: Tally,
-    key: str,
-    size: int,
-    replace: bool,
-) -> None:
-    """Copy ``key``, then record its outcome (errors other than corruption propagate)."""
-    # Large artifacts are read a part at a time: S3 uploads such chunks as they are,
-    # without re-cutting them (a copy, and a part-sized buffer, saved per upload).
-    chunk_size = PART_SIZE if size > PART_SIZE else DEFAULT_CHUNK_SIZE
-    async with src.stream(key, chunk_size=chunk_size) as stream:
-        meta = stream.metadata
-        check = _Hashing(key, stream, meta.sha256)
-        chunks = check.chunks()
-        try:
-            source: bytes | AsyncIterator[bytes] = chunks
-            if meta.size_bytes <= WHOLE_LIMIT:  # small: read whole (checked), put as bytes
-                source = b"".join([chunk async for chunk in chunks])
-            written = await dst.put(
-                key,
-                source,
-                mime_type=meta.mime_type,
-                metadata=meta.metadata,
-                if_not_exists=not replace,
-            )
-        except ArtifactExistsError:
-            # Absent from the listing, but written since (another run, another writer).
-            current = await dst.get_metadata(key)
-            if current.sha256 == (check.expected or check.actual):
-                return tally.add(tally.skipped, key)
-            why = f"written at the destination during the copy, with SHA-256 {current.sha256}"
-            return tally.add(tally.conflicts, (key, why))
-        except Exception:
-            corruption = check.corruption
-            if corruption is None:
-                raise
-            log.info("artifactstore: an artifact corrupt at the source was not copied")
-            return tally.add(tally.corrupt, (key, corruption))
-        finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
-    expected = check.expected or check.actual
-    if written.sha256 != expected:
-        why = f"the destination recorded SHA-256 {written.sha256}, the source {expected}"
-        return tally.add(tally.failures, (key, why))
-    if verify == "bytes":
-        actual, _, _ = await _hash_stream(dst, key)
-        if actual != expected:
-            why = f"read back from the destination, its bytes hash to {actual}, not {expected}"
-            if not replace:
-                # This run created it: remove it, or the next run would trust its
-                # recorded SHA-256 and skip it as copied.
-                await dst.delete(key)
-                why += "; the bad copy was deleted"
-            else:
-                why += "; the destination's previous artifact was already replaced"
-            return tally.add(tally.failures, (key, why))
-    tally.copied_one(key, written.size_bytes, replace)
-
-
-async def _difference(
-    src: ArtifactStore, item: ArtifactMetadata, dst: ArtifactStore, existing: ArtifactMetadata
-) -> str | None:
-    """``None`` when both sides hold the same bytes (by SHA-256), else how they differ."""
-    if item.size_bytes != existing.size_bytes:
-        return f"the destination has {existing.size_bytes} bytes, the source {item.size_bytes}"
-    src_sha = item.sha256 or (await src.get_metadata(item.storage_key)).sha256
-    dst_sha = existing.sha256 or (await dst.get_metadata(existing.storage_key)).sha256
-    if src_sha == dst_sha:
-        return None
-    return f"the destination's SHA-256 is {dst_sha}, the source's {src_sha}"
-
-
-async def _hash_stream(store: ArtifactStore, key: str) -> tuple[str, str | None, int]:
-    """Read ``key`` through: (SHA-256 of its bytes, SHA-256 recorded when opened, size)."""
-    hasher = hashlib.sha256()
-    size = 0
-    async with store.stream(key) as stream:
-        recorded = stream.metadata.sha256
-        async for chunk in stream:
-            await hash_chunk(hasher, chunk)
-            size += len(chunk)
-    return hasher.hexdigest(), recorded, size
 
 
 async def _list_both(
@@ -359,9 +286,5 @@ def _check_concurrency(concurrency: int) -> None:
         raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
 
 
-def _corrupt_message(actual: str, expected: str) -> str:
-    return f"its bytes hash to {actual}, but {expected} was recorded when it was stored"
-
-
-def _message(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+def _held_there(why: str) -> str:
+    return f"{why} at the destination: not replaced, even with overwrite"

@@ -48,7 +48,8 @@ class TransferReport:
     Every source artifact listed ends in exactly one outcome: copied, skipped,
     conflict, failed or corrupt, so ``copied + skipped + conflicts + failed +
     corrupt == total``. Key lists are sorted. In a dry run, ``copied`` and
-    ``bytes_copied`` count what would have been copied.
+    ``bytes_copied`` count what would have been copied. A destination artifact
+    that a hold or retention protects there is a conflict even with ``overwrite``.
     """
 
     total: int
@@ -79,6 +80,12 @@ class TransferReport:
     """``(key, message)`` of each failure."""
     corrupt_keys: KeyErrors = ()
     """``(key, message)`` of each corrupt source artifact."""
+    holds_copied: int = 0
+    """Holds placed at the destination, before any artifact was copied (in a dry
+    run: that would be); those it already had are not counted."""
+    retentions_copied: int = 0
+    """Retentions set or extended at the destination, before any artifact was copied
+    (in a dry run: that would be); those it already kept as long are not counted."""
 
     @property
     def ok(self) -> bool:
@@ -104,11 +111,24 @@ class CheckReport:
     """Keys on both sides whose size or SHA-256 differ."""
     failures: KeyErrors = ()
     """``(key, message)`` of keys that could not be compared (a metadata read failed)."""
+    holds_different: KeyErrors = ()
+    """``(target, message)`` of each hold placed on one side only (by target and
+    name), on the prefix, under it or above it."""
+    retentions_different: KeyErrors = ()
+    """``(target, message)`` of each retention set on one side only, or until
+    another date."""
 
     @property
     def ok(self) -> bool:
-        """True when nothing is missing on either side, different, or uncompared."""
-        return not (self.missing_in_dst or self.missing_in_src or self.different or self.failures)
+        """True when nothing is missing, different or uncompared, holds and retentions alike."""
+        return not (
+            self.missing_in_dst
+            or self.missing_in_src
+            or self.different
+            or self.failures
+            or self.holds_different
+            or self.retentions_different
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The report's fields and ``ok`` as JSON-ready values."""
@@ -127,11 +147,15 @@ class VerifyReport:
     """Keys whose bytes do not hash to their recorded SHA-256 (sorted)."""
     failures: KeyErrors = ()
     """``(key, message)`` of artifacts that could not be read (sorted)."""
+    held_damaged: KeyErrors = ()
+    """``(key or target, message)`` of each held or retained artifact changed or
+    removed behind the library's back, naming its holds (sorted). See
+    :func:`~artifactstore.transfer.verify_artifacts` for what is detected."""
 
     @property
     def ok(self) -> bool:
-        """True when no artifact is corrupt and every one could be read."""
-        return not (self.corrupt or self.failures)
+        """True when nothing is corrupt or unreadable, and no held artifact was damaged."""
+        return not (self.corrupt or self.failures or self.held_damaged)
 
     def to_dict(self) -> dict[str, Any]:
         """The report's fields and ``ok`` as JSON-ready values."""
