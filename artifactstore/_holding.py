@@ -51,8 +51,9 @@ def _name(name: object) -> str:
 class Holding:
     """Legal holds and retention on a store (see ``artifactstore.holds``)."""
 
-    _held: HeldBackend
-    _audited: AuditedBackend | None
+    if TYPE_CHECKING:  # set by ArtifactStore (absent at run time: get_type_hints)
+        _held: HeldBackend
+        _audited: AuditedBackend | None
 
     def _registry(self) -> HoldRegistry:
         registry = self._held.registry

@@ -365,6 +365,7 @@ async def test_reports_to_json(make: MakeStore) -> None:
         "bytes_checked": 1,
         "corrupt": [],
         "failures": [],
+        "held_damaged": [],
         "ok": True,
     }
 
