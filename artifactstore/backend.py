@@ -288,6 +288,15 @@ class Backend(abc.ABC):
         no temporary file. The default has nothing queued.
         """
 
+    async def recorded(self, prefix: str) -> list[tuple[str, str]] | None:
+        """``(key, sha256)`` of what the backend recorded under ``prefix`` (``None``: nothing).
+
+        Whether or not the bytes are still there.
+        The scrub compares it with what is stored: the local backend's index
+        remembers an artifact whose file was removed behind the library's back.
+        """
+        return None
+
     def hold_registry(self) -> HoldRegistry | None:
         """Where this backend keeps legal holds and retentions (``None``: it has none).
 

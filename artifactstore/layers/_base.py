@@ -181,6 +181,9 @@ class LayeredBackend(Backend):
     def hold_registry(self) -> HoldRegistry | None:
         return self.inner.hold_registry()
 
+    def recorded(self, prefix: str) -> Coroutine[Any, Any, list[tuple[str, str]] | None]:
+        return self.inner.recorded(prefix)
+
     def aclose(self) -> Coroutine[Any, Any, None]:
         return self.inner.aclose()
 

@@ -199,11 +199,24 @@ class HeldScrub:
         if why is not None:
             self.damaged.append((key, f"{why}, but {message}"))
 
-    def removed(self, listed: list[ArtifactMetadata]) -> None:
-        """Name every held target with nothing stored at or under it any more."""
+    def removed(
+        self, listed: list[ArtifactMetadata], recorded: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Name the held artifacts that are gone, and held targets with nothing under them.
+
+        ``recorded``: the backend's record of what was stored (the local index).
+        """
         if not self.held:
             return
         now = datetime.now(timezone.utc)
+        there = {item.storage_key for item in listed}
+        for key, sha256 in recorded or []:
+            why = why_held(self.held, key, now)
+            if key not in there and why is not None:
+                self.damaged.append(
+                    (key, f"{why}, but its file is gone (its put recorded SHA-256 {sha256}): "
+                     "removed behind the library's back")
+                )  # fmt: skip
         targets = set(self.held.holds) | {
             t for t, r in self.held.retentions.items() if r.until > now
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from .. import keys as _keys
 from ..errors import ArtifactHeldError, ArtifactStoreError
 from ..metadata import ArtifactMetadata
 from ..store import ArtifactStore
@@ -246,7 +247,8 @@ async def verify_artifacts(
         tally.add(tally.copied, key, size)
 
     await tally.run(items, concurrency, one)
-    scrub.removed(items)
+    recorded = await store.backend.recorded(_keys.normalize_prefix(prefix)) if scrub.held else None
+    scrub.removed(items, recorded)
     return VerifyReport(
         checked=checked,
         bytes_checked=tally.bytes,

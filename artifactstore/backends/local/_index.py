@@ -199,6 +199,16 @@ class LocalIndex:
                         result[key] = (key, *row.fingerprint, row.sha256, row.mime_type, meta)
         return result
 
+    def recorded_under(self, prefix: str) -> list[tuple[str, str]]:
+        """Committed ``(key, sha256)`` rows at or under ``prefix`` (every row for ``""``)."""
+        if prefix:
+            query = "SELECT key, sha256 FROM artifacts WHERE key = ? OR (key >= ? AND key < ?)"
+            args: tuple[str, ...] = (prefix, prefix + "/", prefix + "0")
+        else:
+            query, args = "SELECT key, sha256 FROM artifacts", ()
+        rows = self._connection().execute(query, args).fetchall()
+        return sorted((str(key), str(sha)) for key, sha in rows)
+
     def keys_under(self, prefix: str) -> list[str]:
         """Committed keys under the folder ``prefix`` with nothing staged; ``[]`` if unreadable."""
         # Keys under "p/" are exactly those in ["p/", "p0"): "0" follows "/" in code points.

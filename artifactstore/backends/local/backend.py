@@ -294,6 +294,10 @@ class LocalBackend(Puts, Backend):
             return sweep_temporaries(root_fd, older_than)
         return await anyio.to_thread.run_sync(sweep_temporaries, root_fd, older_than)
 
+    async def recorded(self, prefix: str) -> list[tuple[str, str]]:
+        """The index's rows under ``prefix``: what was stored, files removed since included."""
+        return await self._run(_recorded, prefix)
+
     def hold_registry(self) -> LocalHoldRegistry:
         """The DataRoom's holds and retentions, in its index database (``_holds``)."""
         if self._holds is None:
@@ -332,6 +336,10 @@ class LocalBackend(Puts, Backend):
 def _prepared(room: Room, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     room.prepare()
     return fn(room, *args)
+
+
+def _recorded(room: Room, prefix: str) -> list[tuple[str, str]]:
+    return room.index.recorded_under(prefix)
 
 
 def _noop(*_: object) -> None:
