@@ -260,6 +260,8 @@ async def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
         if not args.json:  # unreadable is not corrupt: said on stderr, stdout stays keys
             for key, message in report.failures:
                 ctx.error(f"could not verify {key!r}: {message}")
+            for key, message in report.held_damaged:  # held, and damaged behind its back
+                ctx.error(f"held artifact {key!r} damaged: {message}")
         ctx.summary(
             f"verified {report.checked} artifacts ({format_bytes(report.bytes_checked)}) in "
             f"{store} in {_elapsed(started)}: {len(report.corrupt)} corrupt, "
@@ -299,7 +301,8 @@ async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
         ctx.summary(
             f"{verb} {report.copied} of {report.total} ({format_bytes(report.bytes_copied)}), "
             f"skipped {report.skipped}, conflicts {report.conflicts}, failed {report.failed}, "
-            f"corrupt {report.corrupt}; {src} -> {dst} in {_elapsed(started)}"
+            f"corrupt {report.corrupt}; holds {report.holds_copied}, retentions "
+            f"{report.retentions_copied}; {src} -> {dst} in {_elapsed(started)}"
         )
     return 0 if report.ok else 1
 
@@ -315,6 +318,8 @@ async def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
             ("missing-in-src", report.missing_in_src),
             ("different", report.different),
             ("failed", report.failures),
+            ("hold-differs", report.holds_different),
+            ("retention-differs", report.retentions_different),
         )
         _emit(args, report, lines)
         ctx.summary(
