@@ -566,3 +566,15 @@ def test_closed_pipe_and_interrupt_exit_quietly(run: Run, tmp_path: Path) -> Non
     assert err == b""
     assert not (root / "k/x.bin").exists()
     assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_get_creates_its_file_readable_by_its_owner_only(
+    run: Run, dataroom: Path, umask: int
+) -> None:
+    # Issue 23, item 4: 0o644 (0o666 under umask 000) while the store keeps 0o640.
+    shell = f"umask {umask:03o} && exec {sys.executable} -m artifactstore --store {dataroom} "
+    shell += "get DEAL-1/emails/a.eml copy.eml"
+    done = subprocess.run(["sh", "-c", shell], cwd=run.cwd, env=run.env, timeout=60)
+    assert done.returncode == 0
+    assert (run.cwd / "copy.eml").stat().st_mode & 0o777 == 0o600

@@ -111,10 +111,12 @@ async def cmd_get(ctx: Context, args: argparse.Namespace) -> int:
         key = store.normalize_key(args.key)
         target = await anyio.to_thread.run_sync(_destination, key, args.dest)
         temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.artifactstore-part")
-        # O_EXCL: never write through a planted file or link; mode 0666 less the umask, as cp.
+        # O_EXCL: never write through a planted file or link. 0600 whatever the umask:
+        # a deal document is readable by its owner only, as the DataRoom keeps it.
         fd = await anyio.to_thread.run_sync(
-            os.open, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
+            os.open, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
         )
+        await anyio.to_thread.run_sync(os.fchmod, fd, 0o600)
         committed = False
         try:
             progress = ctx.progress(key, unit="bytes")
