@@ -94,6 +94,10 @@ class BackendInfo:
     #: before they are visible, and nothing becomes visible if it raises (what lets
     #: the audit layer record a put's event ahead of the put).
     staged_puts: bool = False
+    #: What it stores outlives the process (``False``: memory). The command line
+    #: refuses to write to a store that does not, and the environment needs a
+    #: second opt-in to pick one.
+    keeps_data: bool = True
     #: ``hold_registry()`` keeps legal holds and retentions (``store.hold``,
     #: ``store.retain``), which the store enforces on every write path.
     holds: bool = False

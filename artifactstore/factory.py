@@ -39,6 +39,7 @@ from .backends.local.config import dataroom_root
 from .backends.local.config import options_from_env as local_options_from_env
 from .backends.local.config import options_from_url as local_options_from_url
 from .backends.memory import MemoryArtifactStore
+from .backends.memory import options_from_env as memory_options_from_env
 from .backends.memory import options_from_url as memory_options_from_url
 from .errors import InvalidKeyError, StorageConfigError
 from .store import ArtifactStore
@@ -107,7 +108,7 @@ def _create_local(**options: Any) -> ArtifactStore:
 _BUILT_IN = (
     BackendEntry("local", ("file",), _create_local, local_options_from_env, local_options_from_url),
     BackendEntry(
-        "memory", ("memory",), MemoryArtifactStore, lambda environ: {}, memory_options_from_url
+        "memory", ("memory",), MemoryArtifactStore, memory_options_from_env, memory_options_from_url
     ),
     BackendEntry(
         "s3",

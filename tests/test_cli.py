@@ -578,3 +578,22 @@ def test_get_creates_its_file_readable_by_its_owner_only(
     done = subprocess.run(["sh", "-c", shell], cwd=run.cwd, env=run.env, timeout=60)
     assert done.returncode == 0
     assert (run.cwd / "copy.eml").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_memory_store_is_read_but_never_written_from_the_command_line(run: Run) -> None:
+    # Issue 23, items 8 and 9: a TypeError traceback before; a write that kept nothing.
+    listed = run("--store", "memory://x", "ls")
+    assert listed.returncode == 0
+    assert listed.stdout == b""
+    assert b"Traceback" not in listed.stderr
+    for args in (["put", "-", "DEAL-1/a.txt"], ["copy", str(run.cwd), "memory://x"]):
+        refused = run(*(["--store", "memory://x"] if args[0] == "put" else []), *args, input=b"x")
+        assert refused.returncode == 2, refused.stderr
+        assert "keeps nothing once this command ends" in error_line(refused)
+    env = {**run.env, "ARTIFACT_STORAGE_BACKEND": "memory"}
+    alone = subprocess.run(
+        [sys.executable, "-m", "artifactstore", "ls"], env=env, cwd=run.cwd,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert alone.returncode == 2
+    assert "ALLOW_MEMORY_DEFAULT=true" in error_line(alone)

@@ -458,7 +458,12 @@ async def test_a_closed_store_raises_store_closed_error() -> None:
 
 @pytest.fixture
 def no_singleton(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ["ARTIFACT_STORAGE_BACKEND", "DATAROOM_ROOT", "ARTIFACT_STORAGE_PATH"]:
+    for name in [
+        "ARTIFACT_STORAGE_BACKEND",
+        "ALLOW_MEMORY_DEFAULT",
+        "DATAROOM_ROOT",
+        "ARTIFACT_STORAGE_PATH",
+    ]:
         monkeypatch.delenv(name, raising=False)
     reset_artifact_store()
     yield
@@ -470,6 +475,11 @@ def test_the_environment_selects_a_process_wide_memory_store(
 ) -> None:
     monkeypatch.setenv("ARTIFACT_STORAGE_BACKEND", " Memory ")
     monkeypatch.setenv("HOME", str(tmp_path))  # a local store would create ~/DataRoom
+    # Issue 23, item 8: memory alone keeps nothing once the process ends; it needs a yes.
+    with pytest.raises(StorageConfigError, match="ALLOW_MEMORY_DEFAULT=true"):
+        get_artifact_store()
+    assert list(tmp_path.iterdir()) == []  # nor did it fall back to a local DataRoom
+    monkeypatch.setenv("ALLOW_MEMORY_DEFAULT", "true")
     store = get_artifact_store()
     assert isinstance(store, MemoryArtifactStore)
     assert get_artifact_store() is store

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
-from ..errors import ArtifactNotFoundError, InvalidKeyError
+from .._config import SCHEME
+from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageConfigError
 from ..factory import create_artifact_store, store_from_url, store_options_from_env
 from ..metadata import ArtifactMetadata
 from ..store import ArtifactStore
@@ -74,10 +75,19 @@ def open_url(url: str | None, *, create: bool = False) -> ArtifactStore:
     if url is None:
         backend, _ = store_options_from_env()
         options: dict[str, Any] = {"create": create} if backend == "local" else {}
-        return create_artifact_store(None, **options)
-    if url.strip().lower().startswith("s3:"):
-        return store_from_url(url)
-    return store_from_url(url, create=create)
+        store = create_artifact_store(None, **options)
+    else:
+        match = SCHEME.match(url.strip())
+        local = match is None or match.group(1).lower() == "file"
+        # ``create`` is the local backend's option: another backend has no folder to make.
+        store = store_from_url(url, create=create) if local else store_from_url(url)
+    if create and not store.info.keeps_data:
+        raise StorageConfigError(
+            f"{store} keeps nothing once this command ends: the command line does not "
+            "write to a store that dies with its process",
+            setting="store",
+        )
+    return store
 
 
 def _open_store(args: argparse.Namespace, *, create: bool = False) -> ArtifactStore:

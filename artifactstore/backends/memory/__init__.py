@@ -7,6 +7,6 @@
 from __future__ import annotations
 
 from .backend import MemoryBackend
-from .store import MemoryArtifactStore, options_from_url
+from .store import MemoryArtifactStore, options_from_env, options_from_url
 
-__all__ = ["MemoryArtifactStore", "MemoryBackend", "options_from_url"]
+__all__ = ["MemoryArtifactStore", "MemoryBackend", "options_from_env", "options_from_url"]

@@ -134,6 +134,7 @@ class MemoryBackend(Backend):
         runs_without_event_loop=True,
         staged_puts=True,
         holds=True,
+        keeps_data=False,
     )
 
     def __init__(self, name: str = "") -> None:

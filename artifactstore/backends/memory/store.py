@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..._config import shown
+from ..._config import flag, shown
 from ...errors import StorageConfigError
 from ...store import ArtifactStore
 from .backend import MemoryBackend
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ...audit import AuditLayer
     from ...layers import Layer, OpenTelemetryLayer
 
-__all__ = ["MemoryArtifactStore", "options_from_url"]
+__all__ = ["MemoryArtifactStore", "options_from_env", "options_from_url"]
 
 
 class MemoryArtifactStore(ArtifactStore):
@@ -61,3 +61,19 @@ def options_from_url(url: str) -> dict[str, Any]:
             setting="url",
         )
     return {"name": parts.netloc}
+
+
+def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``ARTIFACT_STORAGE_BACKEND=memory`` needs ``ALLOW_MEMORY_DEFAULT=true`` too.
+
+    A memory store keeps nothing once the process ends: picked from the
+    environment by mistake, every put, legacy helper and command would succeed and
+    lose everything. As S3 needs ``ALLOW_CLOUD_DEFAULT``, memory needs its own yes.
+    """
+    if not flag(environ, "ALLOW_MEMORY_DEFAULT", False):
+        raise StorageConfigError(
+            "ARTIFACT_STORAGE_BACKEND=memory needs ALLOW_MEMORY_DEFAULT=true: a memory "
+            "store keeps nothing once the process ends",
+            setting="ALLOW_MEMORY_DEFAULT",
+        )
+    return {}
