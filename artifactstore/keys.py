@@ -61,6 +61,7 @@ __all__ = [
     "SUBCATEGORY_RESPONSES",
     "SUBCATEGORY_TEASERS",
     "build_key",
+    "has_control_characters",
     "is_plain_name",
     "normalize_key",
     "normalize_prefix",
@@ -83,6 +84,15 @@ _DRIVE = re.compile(r"^[A-Za-z]:$")
 _PLAIN_SEGMENT = r"[A-Za-z0-9_~-][A-Za-z0-9_~. ()+,=@-]{0,254}"
 _PLAIN_KEY = re.compile(rf"{_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
 _PLAIN_NAME = re.compile(_PLAIN_SEGMENT)
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` has a character the key rules refuse.
+
+    C0 and C1 controls, DEL, bidirectional overrides and marks, line and paragraph
+    separators: the one rule for keys and for metadata values.
+    """
+    return _CONTROL.search(text) is not None
 
 
 def is_plain_name(name: str) -> bool:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NoReturn, TypedDict
 
+from .keys import has_control_characters
+
 __all__ = [
     "ArtifactMetadata",
     "ArtifactRow",
@@ -113,8 +115,11 @@ def validate_user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]
             raise ValueError(
                 f"metadata name {name!r} must be non-empty ASCII letters, digits, '-', '_' or '.'"
             )
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-            raise ValueError(f"metadata value of {name!r} contains control characters")
+        if has_control_characters(value):  # the key rules' characters: one rule for both
+            raise ValueError(
+                f"metadata value of {name!r} contains control characters or bidirectional "
+                "overrides (C0, C1, DEL, U+202A-U+202E, U+2066-U+2069, ...)"
+            )
         if lowered in result:
             raise ValueError(f"metadata name {name!r} is given twice (names are case-insensitive)")
         if lowered.startswith(RESERVED_METADATA_PREFIX):

@@ -597,3 +597,33 @@ def test_a_memory_store_is_read_but_never_written_from_the_command_line(run: Run
     )  # fmt: skip
     assert alone.returncode == 2
     assert "ALLOW_MEMORY_DEFAULT=true" in error_line(alone)
+
+
+def test_human_output_escapes_what_a_terminal_would_obey(run: Run, tmp_path: Path) -> None:
+    # Issue 23, item 5: metadata written by another tool (here: straight into the
+    # index, as S3 user metadata decoded from another tool's headers would arrive).
+    import sqlite3
+    from contextlib import closing
+
+    root = fill(tmp_path / "room", {"DEAL-1/a.txt": b"a"})
+    with closing(sqlite3.connect(root / ".artifactstore/index.sqlite3")) as db, db:
+        db.execute(
+            "UPDATE artifacts SET metadata = ? WHERE key = 'DEAL-1/a.txt'",
+            ('{"note": "\\u001b[31mred\\u0007\\u009b"}',),
+        )
+    shown = run("--store", str(root), "stat", "DEAL-1/a.txt")
+    assert shown.returncode == 0
+    assert b"\x1b" not in shown.stdout
+    assert b"\x07" not in shown.stdout
+    assert "\\x1b[31mred\\x07\\x9b" in shown.stdout.decode()
+    exact = run("--store", str(root), "stat", "--json", "DEAL-1/a.txt")
+    assert json.loads(exact.stdout)["metadata"]["note"] == "\x1b[31mred\x07\x9b"
+
+
+def test_put_refuses_metadata_the_key_rules_would_refuse(run: Run, tmp_path: Path) -> None:
+    root = tmp_path / "room"
+    for value in ("\u0085next-line", "invoice\u202efdp.exe", "tab\there"):
+        refused = run("--store", str(root), "put", "-", "DEAL-1/x.txt", "--meta", f"note={value}",
+                      input=b"x")  # fmt: skip
+        assert refused.returncode != 0
+        assert "control characters" in error_line(refused)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageConfigError
-from ._commands import Context, _open_store, _out
+from ._commands import Context, _open_store, _out, printable
 
 if TYPE_CHECKING:
     from ..audit import AuditEvent, AuditLog, VerifyOutcome
@@ -183,16 +183,7 @@ def _write(path: str, data: bytes, *, private: bool = False, replace: bool = Tru
                 os.unlink(temp)
 
 
-def _shown(text: str | None) -> str:
-    """A free-form field for the table: non-printable characters and backslashes escaped."""
-    if text is None:
-        return "-"
-    if text.isprintable() and "\\" not in text:
-        return text or '""'
-    return "".join(
-        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
-        for c in text
-    )
+_shown = printable  # a free-form field for the table
 
 
 def _row(event: AuditEvent) -> str:

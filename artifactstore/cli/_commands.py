@@ -94,6 +94,23 @@ def _open_store(args: argparse.Namespace, *, create: bool = False) -> ArtifactSt
     return open_url(getattr(args, "store", None) or None, create=create)
 
 
+def printable(text: str | None) -> str:
+    """``text`` for a terminal: non-printable characters and backslashes escaped.
+
+    Human-readable output only (``--json`` stays exact): an object written by
+    another tool can carry ESC, BEL or CSI in its metadata, which a terminal would
+    obey. ``None`` is ``-``, the empty string ``""``.
+    """
+    if text is None:
+        return "-"
+    if text.isprintable() and "\\" not in text:
+        return text or '""'
+    return "".join(
+        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 def _out(line: str) -> None:
     sys.stdout.write(line + "\n")
 
@@ -126,9 +143,10 @@ async def cmd_ls(ctx: Context, args: argparse.Namespace) -> int:
             _out(json.dumps(_row(meta)))
         elif args.long:
             modified = meta.last_modified.isoformat(timespec="seconds")
-            _out(f"{meta.size_bytes:>12}  {modified}  {meta.sha256 or '-':<64}  {meta.storage_key}")
+            key = printable(meta.storage_key)
+            _out(f"{meta.size_bytes:>12}  {modified}  {meta.sha256 or '-':<64}  {key}")
         else:
-            _out(meta.storage_key)
+            _out(printable(meta.storage_key))
 
     async with _open_store(args) as store:
         found = False
@@ -165,7 +183,7 @@ async def cmd_stat(ctx: Context, args: argparse.Namespace) -> int:
     fields += [(f"meta.{name}", value) for name, value in sorted(meta.metadata.items())]
     width = max(len(name) for name, _ in fields) + 1
     for name, value in fields:
-        _out(f"{name + ':':<{width}} {value}")
+        _out(f"{name + ':':<{width}} {printable(value)}")
     return 0
 
 
