@@ -53,10 +53,28 @@ def _check_range(start: int | None, end: int | None) -> tuple[int, int | None]:
     return first, end
 
 
+def unverifiable(key: str, actual: str) -> ArtifactIntegrityError:
+    """The error of a verified read of an artifact that has no SHA-256 recorded."""
+    return ArtifactIntegrityError(
+        f"artifact {key!r} cannot be verified: no SHA-256 is recorded for it (an object "
+        f"written by another tool); its bytes hash to {actual}. Read it without verify, "
+        "or store it again through artifactstore to record one",
+        key=key,
+        expected="",
+        actual=actual,
+    )
+
+
 def verify_bytes(key: str, data: bytes, expected: str | None) -> None:
-    """Raise ``ArtifactIntegrityError`` when ``data`` does not hash to ``expected``."""
+    """Raise ``ArtifactIntegrityError`` when ``data`` does not hash to ``expected``.
+
+    ``None`` (nothing recorded) is an error too: verified bytes are bytes that match
+    a record.
+    """
     actual = hashlib.sha256(data).hexdigest()
-    if expected is not None and actual != expected:
+    if expected is None:
+        raise unverifiable(key, actual)
+    if actual != expected:
         raise ArtifactIntegrityError(
             f"artifact {key!r} is corrupt: its bytes hash to {actual}, but {expected} was "
             "recorded when it was stored; restore it from a backup or store it again",
@@ -225,7 +243,8 @@ class ArtifactStore(Holding):
         """Return the artifact's bytes; ``verify=True`` re-hashes them first.
 
         Raises ``ArtifactNotFoundError``, or ``ArtifactIntegrityError`` when
-        verifying finds bytes that do not match the recorded SHA-256.
+        verifying finds bytes that do not match the recorded SHA-256, or no SHA-256
+        recorded to match (as ``artifactstore get --verify`` does).
         """
         key = self.normalize_key(key)
         data, meta = await self._now().read(key)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from artifactstore import S3ArtifactStore
+from artifactstore import ArtifactIntegrityError, S3ArtifactStore
 from artifactstore.errors import ArtifactExistsError
 
 from .faultproxy import FaultProxy
@@ -594,3 +594,16 @@ async def test_bodies_are_signed_over_plain_http_only(endpoint: str | None, sign
         client = await store._s3._client.get()  # no request: the bucket is not checked
         assert ("payload_signing_enabled" not in client.meta.config.s3) is signed
         assert store.settings.signs_payloads is signed
+
+
+async def test_a_verified_get_of_an_object_with_no_recorded_sha256_fails_as_the_cli_does(
+    proxy: FaultProxy, bucket: str, foreign: bytes
+) -> None:
+    # Issue 23, item 9: get(verify=True) returned these bytes unchecked, while
+    # `artifactstore get --verify` failed; a verified read is one that matched a record.
+    async with through(proxy, bucket) as s:
+        with pytest.raises(ArtifactIntegrityError, match="cannot be verified") as raised:
+            await s.get(KEY, verify=True)
+        assert raised.value.expected == ""
+        assert raised.value.actual == sha(foreign)
+        assert await s.get(KEY) == foreign  # an unverified read is what it always was

@@ -27,7 +27,7 @@ import anyio.to_thread
 from ..errors import ArtifactIntegrityError
 from ..metadata import ArtifactMetadata
 from ..options import DEFAULT_CHUNK_SIZE
-from ..store import ArtifactStore
+from ..store import ArtifactStore, unverifiable
 from ._commands import Context, _open_store, _out
 from ._progress import Progress
 
@@ -71,12 +71,14 @@ async def _stream_to(
             progress.close()
     if verify:
         actual = hasher.hexdigest()
-        if meta.sha256 is None or actual != meta.sha256:
+        if meta.sha256 is None:
+            raise unverifiable(meta.storage_key, actual)
+        if actual != meta.sha256:
             raise ArtifactIntegrityError(
                 f"artifact {meta.storage_key!r} is corrupt: its bytes hash to {actual}, but "
-                f"{meta.sha256 or 'no SHA-256'} was recorded",
+                f"{meta.sha256} was recorded",
                 key=meta.storage_key,
-                expected=meta.sha256 or "",
+                expected=meta.sha256,
                 actual=actual,
             )
     return meta
