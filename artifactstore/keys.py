@@ -61,6 +61,7 @@ __all__ = [
     "SUBCATEGORY_RESPONSES",
     "SUBCATEGORY_TEASERS",
     "build_key",
+    "check_new_key",
     "has_control_characters",
     "is_plain_name",
     "normalize_key",
@@ -84,6 +85,33 @@ _DRIVE = re.compile(r"^[A-Za-z]:$")
 _PLAIN_SEGMENT = r"[A-Za-z0-9_~-][A-Za-z0-9_~. ()+,=@-]{0,254}"
 _PLAIN_KEY = re.compile(rf"{_PLAIN_SEGMENT}(?:/{_PLAIN_SEGMENT})*")
 _PLAIN_NAME = re.compile(_PLAIN_SEGMENT)
+
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): drawn as
+# nothing, so two keys that differ only by them look the same in a listing.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
+def check_new_key(key: str) -> str:
+    """Refuse a normalized key that a new artifact may not take; return it.
+
+    Beyond the rules every key follows (:func:`normalize_key`), a new key may not
+    hold default-ignorable code points (zero-width characters, U+061C, variation
+    selectors...): they make two keys look the same. Artifacts stored under such
+    keys before stay readable, movable and deletable under them.
+    """
+    found = _INVISIBLE.search(key)
+    if found is not None:
+        raise _refuse(
+            key,
+            f"U+{ord(found.group()):04X} is drawn as nothing: a key holding it looks "
+            "like another; new artifacts cannot take it",
+        )
+    return key
 
 
 def has_control_characters(text: str) -> bool:

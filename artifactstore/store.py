@@ -230,7 +230,7 @@ class ArtifactStore(Holding):
         ``mime_type`` defaults to a guess from the key. With ``if_not_exists=True``
         the put fails with ``ArtifactExistsError`` if the key exists (atomically).
         """
-        key = self.normalize_key(key)
+        key = _keys.check_new_key(self.normalize_key(key))
         source = as_source(data)
         options = PutOptions(
             mime_type=guess_mime_type(key) if mime_type is None else _check_mime_type(mime_type),
@@ -286,7 +286,7 @@ class ArtifactStore(Holding):
         exists. Raises ``ArtifactNotFoundError`` when ``src_key`` does not; copying
         an artifact onto itself changes nothing and returns its metadata.
         """
-        src, dst = self.normalize_key(src_key), self.normalize_key(dst_key)
+        src, dst = self.normalize_key(src_key), _keys.check_new_key(self.normalize_key(dst_key))
         if src == dst:
             return await self._same_key(src, if_not_exists)
         return await self._now().copy(src, dst, if_not_exists=bool(if_not_exists))
@@ -299,7 +299,7 @@ class ArtifactStore(Holding):
         Local: an atomic rename. S3: a server-side copy, then a delete of the source
         (S3 has no rename). Otherwise as :meth:`copy`.
         """
-        src, dst = self.normalize_key(src_key), self.normalize_key(dst_key)
+        src, dst = self.normalize_key(src_key), _keys.check_new_key(self.normalize_key(dst_key))
         if src == dst:
             return await self._same_key(src, if_not_exists)
         return await self._now().move(src, dst, if_not_exists=bool(if_not_exists))

@@ -587,3 +587,25 @@ def test_reserved_names_in_any_case_refused(key: str) -> None:
 def test_reserved_names_in_any_folded_spelling_are_refused(key: str) -> None:
     with pytest.raises(InvalidKeyError, match="reserved"):
         normalize_key(key)
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200d", "\u061c", "\ufeff", "\u00ad", "\ufe0f"])
+async def test_new_keys_refuse_what_is_drawn_as_nothing(
+    tmp_path: pathlib.Path, invisible: str
+) -> None:
+    # Issue 23, item 9: "cim.pdf" and "ci\u200bm.pdf" look the same in ls.
+    from artifactstore import LocalFilesystemArtifactStore
+
+    key = f"DEAL-1/ci{invisible}m.pdf"
+    async with LocalFilesystemArtifactStore(tmp_path / "room") as store:
+        with pytest.raises(InvalidKeyError, match="drawn as nothing"):
+            await store.put(key, b"x")
+        await store.put("DEAL-1/cim.pdf", b"cim")
+        with pytest.raises(InvalidKeyError):
+            await store.copy("DEAL-1/cim.pdf", key)
+        assert [m.storage_key async for m in store.list()] == ["DEAL-1/cim.pdf"]
+        # One stored before (here: by another tool) stays readable, movable, deletable.
+        (tmp_path / "room" / key).write_bytes(b"old")
+        assert await store.get(key) == b"old"
+        await store.move(key, "DEAL-1/renamed.pdf")
+        assert await store.get("DEAL-1/renamed.pdf") == b"old"
