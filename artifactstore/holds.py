@@ -84,18 +84,27 @@ class HoldSet:
 
     def covering(self, key: str, now: datetime | None = None) -> tuple[list[Hold], datetime | None]:
         """The holds covering ``key``, and the latest retention date still in force."""
-        if not self:
-            return [], None
-        now = now or datetime.now(timezone.utc)
+        # On every guarded write: a lookup per segment, nothing else (the clock only
+        # when a retention is there to compare it with).
+        holds, retentions = self.holds, self.retentions
         found: list[Hold] = []
         until: datetime | None = None
-        for target in ancestors(key):
-            named = self.holds.get(target)
-            if named:
-                found.extend(named.values())
-            retention = self.retentions.get(target)
-            if retention is not None and retention.until > now:
-                until = retention.until if until is None else max(until, retention.until)
+        end = -1
+        while end < len(key):
+            end = key.find("/", end + 1)
+            if end < 0:
+                end = len(key)
+            target = key[:end]
+            if holds:
+                named = holds.get(target)
+                if named:
+                    found.extend(named.values())
+            if retentions:
+                retention = retentions.get(target)
+                if retention is not None:
+                    now = now or datetime.now(timezone.utc)
+                    if retention.until > now:
+                        until = retention.until if until is None else max(until, retention.until)
         return found, until
 
     def touches(self, prefix: str) -> bool:
