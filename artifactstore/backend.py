@@ -185,6 +185,14 @@ class Backend(abc.ABC):
 
     # ------------------------------------------------------------------ provided
 
+    def check_put(self, key: str, options: PutOptions) -> None:  # noqa: B027 - optional
+        """Refuse a put this backend could never store, before any layer does I/O.
+
+        Called by ``ArtifactStore.put`` ahead of the layers (a hold check, an audit
+        record), with no I/O of its own: raise ``ValueError`` for options over the
+        backend's own limits (S3's metadata budget as sent). The default accepts all.
+        """
+
     async def read(self, key: str) -> tuple[bytes, ArtifactMetadata]:
         """The whole artifact and its metadata: the path of ``ArtifactStore.get``.
 

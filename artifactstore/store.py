@@ -10,7 +10,6 @@ backend; they add attributes (``root``, ``bucket``), never behaviour.
 from __future__ import annotations
 
 import copy as _copy
-import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -18,10 +17,11 @@ from typing import TYPE_CHECKING
 from . import _telemetry
 from . import keys as _keys
 from ._assembly import assemble, audit_layer, telemetry_layer, wrapped
+from ._checks import check_mime_type, check_range, verify_bytes
 from ._holding import Holding
 from ._sources import PutData, as_source, sha256_hex
 from .backend import Backend, BackendInfo
-from .errors import ArtifactExistsError, ArtifactIntegrityError, StorageConfigError
+from .errors import ArtifactExistsError, StorageConfigError
 from .metadata import ArtifactMetadata, guess_mime_type, validate_user_metadata
 from .options import DEFAULT_CHUNK_SIZE, PutOptions, ReadOptions
 from .stream import ArtifactStream
@@ -34,54 +34,6 @@ __all__ = ["MAX_URL_EXPIRY", "ArtifactStore", "ArtifactStream"]
 
 #: Longest ``get_url`` lifetime: 7 days, the S3 presigning limit.
 MAX_URL_EXPIRY = 7 * 24 * 3600
-
-
-def _check_mime_type(mime_type: object) -> str:
-    if not isinstance(mime_type, str) or not mime_type.isascii() or "/" not in mime_type:
-        raise ValueError(f"mime_type must look like 'type/subtype', not {mime_type!r}")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in mime_type):
-        raise ValueError(f"mime_type contains control characters: {mime_type!r}")
-    return mime_type
-
-
-def _check_range(start: int | None, end: int | None) -> tuple[int, int | None]:
-    first = 0 if start is None else start
-    if not isinstance(first, int) or first < 0:
-        raise ValueError(f"start must be a non-negative int, not {start!r}")
-    if end is not None and (not isinstance(end, int) or end < first):
-        raise ValueError(f"end must be an int >= start ({first}), not {end!r}")
-    return first, end
-
-
-def unverifiable(key: str, actual: str) -> ArtifactIntegrityError:
-    """The error of a verified read of an artifact that has no SHA-256 recorded."""
-    return ArtifactIntegrityError(
-        f"artifact {key!r} cannot be verified: no SHA-256 is recorded for it (an object "
-        f"written by another tool); its bytes hash to {actual}. Read it without verify, "
-        "or store it again through artifactstore to record one",
-        key=key,
-        expected="",
-        actual=actual,
-    )
-
-
-def verify_bytes(key: str, data: bytes, expected: str | None) -> None:
-    """Raise ``ArtifactIntegrityError`` when ``data`` does not hash to ``expected``.
-
-    ``None`` (nothing recorded) is an error too: verified bytes are bytes that match
-    a record.
-    """
-    actual = hashlib.sha256(data).hexdigest()
-    if expected is None:
-        raise unverifiable(key, actual)
-    if actual != expected:
-        raise ArtifactIntegrityError(
-            f"artifact {key!r} is corrupt: its bytes hash to {actual}, but {expected} was "
-            "recorded when it was stored; restore it from a backup or store it again",
-            key=key,
-            expected=expected,
-            actual=actual,
-        )
 
 
 class ArtifactStore(Holding):
@@ -233,11 +185,13 @@ class ArtifactStore(Holding):
         key = _keys.check_new_key(self.normalize_key(key))
         source = as_source(data)
         options = PutOptions(
-            mime_type=guess_mime_type(key) if mime_type is None else _check_mime_type(mime_type),
+            mime_type=guess_mime_type(key) if mime_type is None else check_mime_type(mime_type),
             metadata=validate_user_metadata(metadata),
             if_not_exists=bool(if_not_exists),
         )
-        return await self._now().put(key, source, options)
+        backend = self._now()
+        backend.check_put(key, options)  # the backend's own limits, before any layer's I/O
+        return await backend.put(key, source, options)
 
     async def get(self, key: str, *, verify: bool = False) -> bytes:
         """Return the artifact's bytes; ``verify=True`` re-hashes them first.
@@ -267,7 +221,7 @@ class ArtifactStore(Holding):
         key = self.normalize_key(key)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive int, not {chunk_size!r}")
-        first, last = _check_range(start, end)
+        first, last = check_range(start, end)
         return ArtifactStream(self._now(), key, ReadOptions(first, last, chunk_size))
 
     async def delete(self, key: str) -> bool:

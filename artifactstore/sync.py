@@ -239,6 +239,10 @@ class SyncArtifactStore:
 
         return self._call(collect)
 
+    def covering(self, key: str) -> tuple[list[Hold], datetime | None]:
+        """What keeps ``key``: its holds and the retention date in force (or None)."""
+        return self._call(self._store.covering, key)
+
     def cleanup(self, *, older_than: float | None = None) -> int:
         """Remove what interrupted writes left behind; return how many (see ``cleanup``)."""
         return self._call(functools.partial(self._store.cleanup, older_than=older_than))

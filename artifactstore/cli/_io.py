@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from .._checks import unverifiable
 from ..errors import ArtifactIntegrityError
 from ..metadata import ArtifactMetadata
 from ..options import DEFAULT_CHUNK_SIZE
-from ..store import ArtifactStore, unverifiable
+from ..store import ArtifactStore
 from ._commands import Context, _open_store, _out
 from ._progress import Progress
 

@@ -117,6 +117,9 @@ class LayeredBackend(Backend):
     ) -> Coroutine[Any, Any, ArtifactMetadata]:
         return self.around("put", key, partial(self.inner.put, key, source, options))
 
+    def check_put(self, key: str, options: PutOptions) -> None:
+        self.inner.check_put(key, options)
+
     async def open(self, key: str, options: ReadOptions) -> OpenedArtifact:
         opened = await self.around("stream", key, partial(self.inner.open, key, options))
         return self.opened(key, opened)

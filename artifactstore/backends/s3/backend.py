@@ -85,6 +85,10 @@ class S3Backend(Backend):
 
     # ------------------------------------------------------------------- writing
 
+    def check_put(self, key: str, options: PutOptions) -> None:
+        """S3's 2 KiB of user metadata, counted as sent (see ``_metadata``)."""
+        _meta.check_budget(options.metadata)
+
     async def put(self, key: str, source: Source, options: PutOptions) -> ArtifactMetadata:
         """One PutObject for small data, else a multipart upload (see the module docstring)."""
         mime_type, if_not_exists = options.mime_type, options.if_not_exists
