@@ -33,9 +33,7 @@ async def store(moto_server: MotoServer) -> AsyncIterator[S3ArtifactStore]:
 
 
 def test_declared_capabilities() -> None:
-    expected = BackendInfo(
-        name="s3", scheme="s3", readable_urls=True, staged_puts=True, holds=True
-    )
+    expected = BackendInfo(name="s3", scheme="s3", readable_urls=True, staged_puts=True, holds=True)
     assert S3Backend.info == expected
 
 

@@ -15,7 +15,7 @@ audit package, which a store that keeps no trail never loads).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +42,11 @@ class S3AuditSink:
         bucket: str,
         prefix: str,
         errors: Callable[[str], AbstractContextManager[None]],
+        checksum: Callable[[bytes], Awaitable[dict[str, str]]] | None = None,
     ) -> None:
         self._client = client  # S3Client: .get() gives the aiobotocore client
+        # The checksum arguments of a PutObject (a bucket with Object Lock needs one).
+        self._checksum = checksum
         self._bucket = bucket
         area = f"{prefix}/.artifactstore/audit" if prefix else ".artifactstore/audit"
         self._events = f"{area}/events/"
@@ -51,6 +54,9 @@ class S3AuditSink:
         self._errors = errors
         self._next = 0  # 0: not known yet
         self._origin: str | None = None
+
+    async def _checksum_of(self, body: bytes) -> dict[str, str]:
+        return {} if self._checksum is None else await self._checksum(body)
 
     def _name(self, seq: int) -> str:
         return f"{self._events}{seq:020d}"
@@ -83,12 +89,14 @@ class S3AuditSink:
             while True:
                 try:
                     with anyio.CancelScope(shield=True):  # a claimed number is never half-done
+                        body = record.seal(seq)
                         await client.put_object(
                             Bucket=self._bucket,
                             Key=self._name(seq),
-                            Body=record.seal(seq),
+                            Body=body,
                             ContentType="application/json",
                             IfNoneMatch="*",
+                            **await self._checksum_of(body),
                         )
                     break
                 except ClientError as exc:
@@ -138,7 +146,11 @@ class S3AuditSink:
         proposed = f"artifactstore.s3/{uuid.uuid4().hex}"
         try:
             await client.put_object(
-                Bucket=self._bucket, Key=self._origin_key, Body=proposed.encode(), IfNoneMatch="*"
+                Bucket=self._bucket,
+                Key=self._origin_key,
+                Body=proposed.encode(),
+                IfNoneMatch="*",
+                **await self._checksum_of(proposed.encode()),
             )
         except ClientError as exc:
             if not (precondition_failed(exc) or conditional_conflict(exc)):

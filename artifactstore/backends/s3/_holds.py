@@ -7,24 +7,30 @@ HEADs the version object and reloads the set when its ETag moved: one request pe
 guarded write, and holds placed by any host are seen as soon as ``hold()``
 returned (S3 reads are strongly consistent).
 
-Enforced by the library for every store over the bucket; S3 Object Lock (which
-makes S3 itself refuse) is not set from here yet (see docs/holds.md).
+Enforced by the library for every store over the bucket. On a bucket with S3
+Object Lock, each change is also applied to the objects it covers (their legal
+hold and retention, ``_lock``), so that S3 itself refuses to delete them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ...errors import ArtifactStoreError, StorageBackendError
 from ...holds import Hold, HoldSet, Retention, check_extension
 from ._errors import error_code
+
+if TYPE_CHECKING:
+    from ._lock import ObjectLock
 
 __all__ = ["S3HoldRegistry"]
 
@@ -46,14 +52,17 @@ class S3HoldRegistry:
         bucket: str,
         prefix: str,
         errors: Callable[[str], AbstractContextManager[None]],
+        lock: ObjectLock | None = None,
     ) -> None:
         self._client = client  # S3Client: .get() gives the aiobotocore client
+        self._lock = lock  # the bucket's Object Lock, when the store has one
         self._bucket = bucket
         area = f"{prefix}/.artifactstore/holds" if prefix else ".artifactstore/holds"
         self._area = area
         self._errors = errors
         self._cached: HoldSet | None = None
         self._etag: str | None = None
+        self._checked = 0.0  # time.monotonic() of the last look at the version
 
     def _hold_key(self, target: str, name: str) -> str:
         return f"{self._area}/h/{_digest(target)}/{_digest(name)}.json"
@@ -72,10 +81,19 @@ class S3HoldRegistry:
                 raise
         return str(answer["ETag"])
 
-    async def current(self) -> HoldSet:
-        """The cached set, unless the version object's ETag moved."""
+    async def current(self, max_age: float = 0.0) -> HoldSet:
+        """The cached set, unless the version object's ETag moved.
+
+        ``max_age``: the cached set as it is, if its version was looked at less than
+        that many seconds ago (a write's Object Lock arguments, just after the hold
+        layer looked).
+        """
+        if self._cached is not None and time.monotonic() - self._checked < max_age:
+            return self._cached
+        checked = time.monotonic()
         etag = await self._version()
         if self._cached is not None and etag == self._etag:
+            self._checked = checked
             return self._cached
         holds: list[Hold] = []
         retentions: list[Retention] = []
@@ -103,7 +121,7 @@ class S3HoldRegistry:
             if not page.get("IsTruncated") or not token:
                 break
             args["ContinuationToken"] = token
-        self._cached, self._etag = HoldSet(holds, retentions), etag
+        self._cached, self._etag, self._checked = HoldSet(holds, retentions), etag, checked
         return self._cached
 
     async def _read(self, name: str) -> bytes:
@@ -122,14 +140,35 @@ class S3HoldRegistry:
                 await client.delete_object(Bucket=self._bucket, Key=name)
             else:
                 data = json.dumps(body, sort_keys=True).encode()
-                await client.put_object(Bucket=self._bucket, Key=name, Body=data)
+                checksum = await self._lock.checksum(data) if self._lock is not None else {}
+                await client.put_object(Bucket=self._bucket, Key=name, Body=data, **checksum)
+            self._checked = 0.0  # changed here: never taken as current from the cache
             version = uuid.uuid4().hex.encode()
-            await client.put_object(Bucket=self._bucket, Key=f"{self._area}/version", Body=version)
+            checksum = await self._lock.checksum(version) if self._lock is not None else {}
+            await client.put_object(
+                Bucket=self._bucket, Key=f"{self._area}/version", Body=version, **checksum
+            )
+
+    async def _on_objects(self, change: str, target: str) -> None:
+        """Apply a change of the holds of ``target`` to its objects' Object Lock."""
+        if self._lock is None:
+            return
+        try:
+            await getattr(self._lock, change)(target)
+        except ArtifactStoreError as exc:
+            raise StorageBackendError(
+                f"the change to the holds of {target!r} is recorded, and enforced by the "
+                f"library, but S3's Object Lock of the objects it covers was not fully set: "
+                f"{exc}. Place the hold or retention (or release it) again to finish",
+                key=target,
+                retryable=getattr(exc, "retryable", False),
+            ) from exc
 
     async def add(self, hold: Hold) -> Hold:
         """Place ``hold`` (the one already placed under its target and name stays)."""
         existing = (await self.current()).holds.get(hold.target, {}).get(hold.name)
         if existing is not None:
+            await self._on_objects("placed", hold.target)  # again: finishes a failed one
             return existing
         body = {
             "target": hold.target,
@@ -139,13 +178,16 @@ class S3HoldRegistry:
             "created_by": hold.created_by,
         }
         await self._write(self._hold_key(hold.target, hold.name), body)
+        await self._on_objects("placed", hold.target)
         return hold
 
     async def remove(self, target: str, name: str) -> bool:
         """Release a hold."""
         if name not in (await self.current()).holds.get(target, {}):
+            await self._on_objects("released", target)  # again: finishes a failed one
             return False
         await self._write(self._hold_key(target, name), None)
+        await self._on_objects("released", target)
         return True
 
     async def retain(self, retention: Retention) -> Retention:
@@ -158,4 +200,5 @@ class S3HoldRegistry:
             "set_by": kept.set_by,
         }
         await self._write(self._retention_key(kept.target), body)
+        await self._on_objects("retained", kept.target)
         return kept

@@ -19,6 +19,9 @@ could not be tested here and would fail silently elsewhere. A conditional
 multipart completion is honoured by AWS (since 2024), MinIO and moto, and is just
 as atomic: the destination appears whole, or not at all. It costs two extra
 requests (create, complete); the bytes still never leave S3.
+
+On a bucket with Object Lock every copy is a multipart copy, with the
+destination's legal hold and retention (``_lock``).
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ async def copy(objects: Objects, src: str, dst: str, *, if_not_exists: bool) -> 
             return await objects.put_object(dst, b"", mime, user, if_not_exists)
         args = objects.headers(mime, user, sha256)
         args.update({name: head[name] for name in _CARRIED if head.get(name)})
+        write = await objects.lock.for_write(dst)
+        if write is not None:  # Object Lock: the destination's legal hold and retention
+            args.update(write.args())
         try:
             await server_copy(
                 client,
@@ -85,13 +91,15 @@ async def copy(objects: Objects, src: str, dst: str, *, if_not_exists: bool) -> 
                 size=meta.size_bytes,
                 args=args,
                 errors=lambda doing: _copy_errors(objects, src, dst, doing),
-                single_copy_limit=settings.single_copy_limit,
+                single_copy_limit=await objects.copy_limit(),
                 part_size=settings.part_size,
                 parts_in_flight=settings.parts_in_flight,
                 if_not_exists=if_not_exists,
             )
         except SourceChanged:
             continue  # the source was replaced after the HEAD: copy the new one
+        if write is not None:  # part by part: given them again once complete
+            await write.settle(None, again=True)
         return objects.written(dst, meta.size_bytes, mime, user, sha256)
     raise StorageBackendError(
         f"{src!r} in bucket {objects.bucket!r} kept being replaced while it was copied to "
@@ -180,8 +188,8 @@ def store_url(settings: S3Settings) -> str:
     """``s3://bucket[/prefix]?[endpoint_url=...&]region=...``, as ``store_from_url`` reads it.
 
     The query names what makes an equivalent store: the endpoint (when set), the
-    region (always), and, when set, encryption, addressing style and how SHA-256s
-    are recorded; not tuning
+    region (always), and, when set, encryption, addressing style, how SHA-256s
+    are recorded and the Object Lock mode of retentions; not tuning
     options (part size, timeouts). The prefix is percent-encoded (``/`` kept), the
     query URL-encoded. Credentials and the profile are never part of it; user info
     in the endpoint is dropped.
@@ -199,4 +207,6 @@ def store_url(settings: S3Settings) -> str:
             query[name] = value
     if settings.sha256_record != "tag":
         query["sha256_record"] = settings.sha256_record
+    if settings.object_lock_mode != "GOVERNANCE":
+        query["object_lock_mode"] = settings.object_lock_mode
     return f"s3://{settings.bucket}{path}?{urlencode(query)}"

@@ -21,9 +21,10 @@ from . import _sha
 from ._body import Body
 from ._client import S3Client
 from ._errors import SourceChanged, map_errors, precondition_failed, refused_feature
+from ._lock import ObjectLock
 from ._settings import S3Settings
 from ._signing import PAYLOAD_SHA256
-from ._upload import hash_update, server_copy
+from ._upload import hash_update, server_copy, sha256_checksum
 
 __all__ = ["SHA_FIELD", "Objects"]
 
@@ -44,6 +45,8 @@ class Objects:
         self.known = _sha.Known()
         #: Set once the service or the policy refused PutObjectTagging: copy instead.
         self.tagging_refused = settings.sha256_record == "copy"
+        #: The bucket's Object Lock, beneath the store's holds (see ``_lock``).
+        self.lock = ObjectLock(self)
 
     def object_key(self, key: str) -> str:
         """The object key of a store key (under the prefix)."""
@@ -122,9 +125,12 @@ class Objects:
         if before_commit is not None:
             await before_commit(sha256, len(data), None)
         client = await self.client.get()
-        extra = {"IfNoneMatch": "*"} if if_not_exists else {}
+        extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_not_exists else {}
+        write = await self.lock.for_write(key)
+        if write is not None:  # Object Lock: what S3 keeps it with, and the checksum it requires
+            extra.update(write.args(), **sha256_checksum(bytes.fromhex(sha256)))
         with self.errors(key, "storing"):
-            await client.put_object(
+            answer = await client.put_object(
                 Bucket=self.bucket,
                 Key=self.object_key(key),
                 Body=Body(data),
@@ -132,7 +138,18 @@ class Objects:
                 **extra,
                 **{PAYLOAD_SHA256: sha256},  # the body is the artifact: signed without rehashing
             )
+        if write is not None:
+            await write.settle(answer.get("VersionId"))
         return self.written(key, len(data), mime, metadata, sha256)
+
+    async def copy_limit(self) -> int:
+        """The largest object copied by one CopyObject: none on a bucket with Object Lock.
+
+        There, CopyObject needs the source's MD5 (which S3 does not have for an object
+        uploaded in parts) when the bucket has a default retention; UploadPartCopy
+        does not (see ``_lock``).
+        """
+        return 0 if await self.lock.enabled() else self.settings.single_copy_limit
 
     async def head(self, key: str) -> ArtifactMetadata:
         """The metadata of ``key``, its SHA-256 included (objects stored by others hashed)."""
@@ -257,7 +274,7 @@ class Objects:
                 size=size,
                 args=self.headers(mime, metadata, sha256),
                 errors=lambda doing: self.errors(key, "recording the SHA-256 of"),
-                single_copy_limit=self.settings.single_copy_limit,
+                single_copy_limit=await self.copy_limit(),
                 part_size=self.settings.part_size,
                 parts_in_flight=self.settings.parts_in_flight,
             )

@@ -3,18 +3,19 @@
 Also read from the environment (:meth:`S3Settings.from_env`) and from a store URL
 (:meth:`S3Settings.from_url`):
 
-========================== ============ ==============================================
-variable                   default      meaning
-========================== ============ ==============================================
-ALLOW_CLOUD_DEFAULT        ``false``    must be ``true`` for ARTIFACT_STORAGE_BACKEND=s3
+============================ ========== ======================================================
+variable                     default    meaning
+============================ ========== ======================================================
+ALLOW_CLOUD_DEFAULT          ``false``  must be ``true`` for ARTIFACT_STORAGE_BACKEND=s3
 AWS_S3_BUCKET                           the S3 bucket
 AWS_S3_ENDPOINT_URL                     an S3-compatible endpoint (MinIO, Ceph, R2)
-AWS_REGION                 us-east-1    the S3 region
+AWS_REGION                   us-east-1  the S3 region
 ARTIFACT_S3_PREFIX                      a key prefix inside the bucket
 ARTIFACT_S3_SSE                         server-side encryption: AES256 or aws:kms
 ARTIFACT_S3_SSE_KMS_KEY_ID              the KMS key id, with ARTIFACT_S3_SSE=aws:kms
-ARTIFACT_S3_MAX_ATTEMPTS   5            attempts per S3 request (standard retry mode)
-========================== ============ ==============================================
+ARTIFACT_S3_MAX_ATTEMPTS     5          attempts per S3 request (standard retry mode)
+ARTIFACT_S3_OBJECT_LOCK_MODE GOVERNANCE retentions' Object Lock mode: GOVERNANCE or COMPLIANCE
+============================ ========== ======================================================
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ... import keys as _keys
 from ..._config import env, flag, query_options, shown
 from ...errors import InvalidKeyError, StorageConfigError
 
-__all__ = ["URL_OPTIONS", "S3Settings"]
+__all__ = ["LOCK_MODES", "URL_OPTIONS", "S3Settings"]
 
 # S3 options a URL may carry, and the type of each. Credentials are deliberately
 # absent: they come from the standard AWS chain, never from a URL.
@@ -43,10 +44,12 @@ URL_OPTIONS: dict[str, type] = {
     "verify_bucket": bool,
     **dict.fromkeys(
         ("endpoint_url", "region", "profile_name", "addressing_style", "retry_mode", "sse",
-         "sse_kms_key_id", "sha256_record"),
+         "sse_kms_key_id", "sha256_record", "object_lock_mode"),
         str,
     ),
 }  # fmt: skip
+#: The Object Lock retention modes, the weaker first.
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 MiB = 1024 * 1024
@@ -91,6 +94,10 @@ class S3Settings:
     #: copied onto itself with it in its metadata: one HEAD reads it, but every byte
     #: is written twice). See docs/s3-backend.md.
     sha256_record: str = "tag"
+    #: On a bucket with Object Lock, the mode of the object retention a ``retain()``
+    #: sets: "GOVERNANCE" (lifted by whoever holds s3:BypassGovernanceRetention) or
+    #: "COMPLIANCE" (by nobody until it ends). See docs/s3-backend.md.
+    object_lock_mode: str = "GOVERNANCE"
 
     @classmethod
     def build(cls, bucket: str, **options: Any) -> S3Settings:
@@ -105,6 +112,8 @@ class S3Settings:
             )
         prefix = options.get("prefix") or ""
         options["prefix"] = _keys.normalize_prefix(prefix)
+        if isinstance(options.get("object_lock_mode"), str):
+            options["object_lock_mode"] = options["object_lock_mode"].upper()
         settings = cls(bucket=bucket, **options)
         settings._check()
         return settings
@@ -168,6 +177,14 @@ class S3Settings:
                     setting="ARTIFACT_S3_MAX_ATTEMPTS",
                 )
             options["max_attempts"] = int(attempts)
+        lock_mode = env(environ, "ARTIFACT_S3_OBJECT_LOCK_MODE")
+        if lock_mode is not None:
+            if lock_mode.upper() not in LOCK_MODES:
+                raise StorageConfigError(
+                    f"ARTIFACT_S3_OBJECT_LOCK_MODE={lock_mode!r} is not GOVERNANCE or COMPLIANCE",
+                    setting="ARTIFACT_S3_OBJECT_LOCK_MODE",
+                )
+            options["object_lock_mode"] = lock_mode.upper()
         return options
 
     @staticmethod
@@ -228,6 +245,10 @@ class S3Settings:
             raise bad("sha256_record", f"{self.sha256_record!r} is not tag or copy")
         if self.single_copy_limit < _MIN_PART:
             raise bad("single_copy_limit", f"must be at least {_MIN_PART} bytes")
+        if self.object_lock_mode not in LOCK_MODES:
+            raise bad(
+                "object_lock_mode", f"{self.object_lock_mode!r} is not GOVERNANCE or COMPLIANCE"
+            )
 
     @property
     def signs_payloads(self) -> bool:

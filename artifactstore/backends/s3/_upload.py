@@ -12,6 +12,7 @@ remains the backstop for a process killed outright.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import sys
@@ -37,6 +38,7 @@ __all__ = [
     "multipart_copy",
     "multipart_upload",
     "server_copy",
+    "sha256_checksum",
 ]
 
 log = logging.getLogger("artifactstore")
@@ -49,8 +51,18 @@ MAX_PARTS = 10_000
 HASH_IN_THREAD = 256 * 1024
 
 
-def _hex_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def sha256_checksum(digest: bytes) -> dict[str, str]:
+    """A body's SHA-256 as the checksum arguments of PutObject and UploadPart.
+
+    ``x-amz-checksum-sha256``, and ``x-amz-sdk-checksum-algorithm``, which some
+    servers (moto) look for instead. S3 requires one of them (or Content-MD5) on a
+    bucket with Object Lock; given, botocore computes none of its own.
+    """
+    return {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": base64.b64encode(digest).decode()}
 
 
 async def hash_update(hasher: Any, chunk: bytes | memoryview) -> None:
@@ -74,6 +86,7 @@ async def multipart_upload(
     hash_parts: bool = True,
     sign_payloads: bool = True,
     before_complete: Callable[[str | None, int], Awaitable[None]] | None = None,
+    checksums: bool = False,
 ) -> tuple[dict[str, Any], str | None, int]:
     """Upload ``parts`` (each but the last at least 5 MiB) as one object.
 
@@ -82,14 +95,18 @@ async def multipart_upload(
     exceptions to the library's errors. ``sign_payloads``: the client signs bodies,
     so each part's SHA-256 is computed on a worker thread for its signer.
     ``before_complete(sha256, size)``: awaited once every part is uploaded, before
-    the object exists; if it raises, the upload is aborted.
+    the object exists; if it raises, the upload is aborted. ``checksums``: each
+    part carries its SHA-256 as S3's checksum (a bucket with Object Lock requires
+    one), computed once with the signer's.
     """
+    if checksums:
+        create_args = {**create_args, "ChecksumAlgorithm": "SHA256"}
     with errors("starting an upload of"):
         created = await client.create_multipart_upload(Bucket=bucket, Key=key, **create_args)
     upload_id = created["UploadId"]
     hasher = hashlib.sha256()
     size = 0
-    done: dict[int, str] = {}
+    done: dict[int, dict[str, str]] = {}
     # A slot is a part held in memory: taken before it is read, released once it is
     # both uploaded and (with hash_parts) hashed. Hashing runs in order in a task of
     # its own, beside the uploads rather than before each one starts.
@@ -104,8 +121,12 @@ async def multipart_upload(
     async def send(number: int, body: bytes, holders: list[int]) -> None:
         try:
             signing: dict[str, str] = {}
-            if sign_payloads:  # the part's own SHA-256: hashed here, not on the loop
-                signing[PAYLOAD_SHA256] = await anyio.to_thread.run_sync(_hex_sha256, body)
+            if sign_payloads or checksums:  # the part's SHA-256: hashed here, not on the loop
+                digest = await anyio.to_thread.run_sync(_sha256, body)
+                if sign_payloads:
+                    signing[PAYLOAD_SHA256] = digest.hex()
+                if checksums:
+                    signing.update(sha256_checksum(digest))
             with errors("uploading a part of"):
                 answer = await client.upload_part(
                     Bucket=bucket,
@@ -115,7 +136,9 @@ async def multipart_upload(
                     Body=Body(body),  # sent from these bytes, not from a copy
                     **signing,
                 )
-            done[number] = answer["ETag"]
+            done[number] = {"ETag": answer["ETag"]}
+            if checksums:  # the completion names each part's checksum
+                done[number]["ChecksumSHA256"] = signing["ChecksumSHA256"]
             _telemetry.part_uploaded()
         finally:
             part_done(holders)
@@ -167,7 +190,12 @@ async def multipart_upload(
 
 
 async def _complete(
-    client: Any, bucket: str, key: str, upload_id: str, done: dict[int, str], if_not_exists: bool
+    client: Any,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    done: dict[int, dict[str, str]],
+    if_not_exists: bool,
 ) -> dict[str, Any]:
     """CompleteMultipartUpload of the parts in ``done``; conditional with ``if_not_exists``."""
     extra = {"IfNoneMatch": "*"} if if_not_exists else {}
@@ -175,7 +203,7 @@ async def _complete(
         Bucket=bucket,
         Key=key,
         UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]},
+        MultipartUpload={"Parts": [{"PartNumber": n, **done[n]} for n in sorted(done)]},
         **extra,
     )
     return completed
@@ -251,7 +279,7 @@ async def multipart_copy(
     upload_id = created["UploadId"]
     step = copy_part_size(size, part_size)
     ranges = [(first, min(first + step, size) - 1) for first in range(0, size, step)]
-    done: dict[int, str] = {}
+    done: dict[int, dict[str, str]] = {}
     slots = anyio.Semaphore(parts_in_flight)
 
     async def copy_part(number: int, first: int, last: int) -> None:
@@ -272,7 +300,7 @@ async def multipart_copy(
                     if precondition_failed(exc):
                         raise SourceChanged(source_key) from exc
                     raise
-            done[number] = answer["CopyPartResult"]["ETag"]
+            done[number] = {"ETag": answer["CopyPartResult"]["ETag"]}
         finally:
             slots.release()
 

@@ -151,6 +151,9 @@ class S3Backend(Backend):
     ) -> ArtifactMetadata:
         """A multipart upload; a SHA-256 not ``known_sha`` beforehand is recorded after it."""
         client = await self._client.get()
+        write = await self._objects.lock.for_write(key)  # Object Lock (None without)
+        create_args = self._objects.headers(mime, metadata, known_sha or TAG_MARK)
+        create_args.update(write.args() if write is not None else {})
 
         async def before_complete(sha256: str | None, size: int) -> None:
             if staged is not None:
@@ -161,13 +164,14 @@ class S3Backend(Backend):
             bucket=self._bucket,
             key=self._objects.object_key(key),
             parts=parts,
-            create_args=self._objects.headers(mime, metadata, known_sha or TAG_MARK),
+            create_args=create_args,
             parts_in_flight=self._settings.parts_in_flight,
             if_not_exists=if_not_exists,
             errors=lambda doing: self._objects.errors(key, doing),
             hash_parts=known_sha is None,
             sign_payloads=self._settings.signs_payloads,
             before_complete=before_complete if staged is not None else None,
+            checksums=write is not None,
         )
         sha256 = known_sha or streamed_sha
         assert sha256 is not None
@@ -177,6 +181,8 @@ class S3Backend(Backend):
                 await self._objects.record(
                     key, completed, sha256=sha256, size=size, mime=mime, metadata=metadata
                 )
+        if write is not None:  # whatever CreateMultipartUpload's headers did
+            await write.settle(None, again=True)
         return self._objects.written(key, size, mime, metadata, sha256)
 
     # ------------------------------------------------------------------- reading
@@ -349,14 +355,18 @@ class S3Backend(Backend):
         """Holds and retentions: objects under ``.artifactstore/holds/``."""
         if self._holds is None:
             errors = lambda doing: self._objects.errors(None, doing)  # noqa: E731
-            self._holds = S3HoldRegistry(self._client, self._bucket, self._prefix, errors)
+            lock = self._objects.lock  # on a bucket with Object Lock, also the objects'
+            self._holds = S3HoldRegistry(self._client, self._bucket, self._prefix, errors, lock)
+            lock.registry = self._holds
         return self._holds
 
     def audit_sink(self) -> AuditSink:
         """The audit trail: one object per event under ``.artifactstore/audit/``."""
         if self._audit is None:
             errors = lambda doing: self._objects.errors(None, doing)  # noqa: E731
-            self._audit = S3AuditSink(self._client, self._bucket, self._prefix, errors)
+            self._audit = S3AuditSink(
+                self._client, self._bucket, self._prefix, errors, self._objects.lock.checksum
+            )
         return self._audit
 
     async def aclose(self) -> None:
