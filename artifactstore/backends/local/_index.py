@@ -255,8 +255,10 @@ class LocalIndex:
             return
         conn = self._connection()
         staged, self._staged = self._staged, {}
-        also, self._also = self._also, []
         conn.execute("BEGIN IMMEDIATE")
+        # Taken once the transaction is ours: statements never run (BEGIN failed)
+        # stay for the next flush, those that ran and were rolled back go.
+        also, self._also = self._also, []
         try:
             for run in also:
                 run(conn)
