@@ -26,6 +26,8 @@ SECTIONS: dict[str, str] = {
     "local-lanes": "bench.local_lanes",
     "layers": "bench.layers",
     "otel": "bench.otel",
+    "audit": "bench.audit",
+    "holds": "bench.holds",
     "s3": "bench.s3",
     "sync": "bench.sync",
     "transfer": "bench.transfer",
