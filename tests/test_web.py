@@ -29,6 +29,8 @@ from .s3server import CREDENTIALS, MotoServer, boto3_client
 from .webserver import AppServer
 
 SECRET = "test-secret-" + "x" * 40
+SVG = "DEAL-1/active/pic.svg"
+HTML = "DEAL-1/active/page.html"
 MiB = 1024 * 1024
 BIG = 64 * MiB
 
@@ -83,6 +85,8 @@ def deployment(
         "DEAL-1/emails/R\u00e9sum\u00e9 \u6587\u4ef6.eml": b"Subject: hi\r\n\r\nbody",
         "DEAL-1/big.bin": os.urandom(BIG),
         "DEAL-1/empty.txt": b"",
+        SVG: b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>',
+        HTML: b"<html><script>alert(document.cookie)</script></html>",
     }
 
     async def seed() -> None:
@@ -277,6 +281,70 @@ def test_curl(deployment: Deployment, server: AppServer, tmp_path: Path) -> None
         timeout=60,
     )
     assert part.stdout == data[100:200]
+
+
+# ------------------------------------------------------------- active content
+
+
+def _guarded(answer: httpx.Response, disposition: str) -> None:
+    """Sandboxed, never sniffed, and ``disposition`` (``attachment`` or ``inline``)."""
+    assert answer.headers["content-security-policy"] == "sandbox"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["content-disposition"].split(";")[0] == disposition
+
+
+def test_active_content_is_an_attachment_even_when_inline_is_asked(
+    deployment: Deployment, server: AppServer
+) -> None:
+    """A counterparty's SVG or HTML never runs in the application's origin."""
+    for key, mime in [(SVG, "image/svg+xml"), (HTML, "text/html")]:
+        shown = f"{server.url}/view/{key}"
+        answer = httpx.get(shown)
+        assert (answer.status_code, answer.content) == (200, deployment.payloads[key])
+        assert answer.headers["content-type"].startswith(mime)
+        _guarded(answer, "attachment")
+        _guarded(httpx.head(shown), "attachment")
+        ranged = httpx.get(shown, headers={"Range": "bytes=0-9"})
+        assert ranged.status_code == 206
+        _guarded(ranged, "attachment")
+        _guarded(httpx.get(url(server, key)), "attachment")  # inline=False: as before
+    # a passive type is still shown inline, under the same sandbox
+    pdf = httpx.get(f"{server.url}/view/{CIM}")
+    _guarded(pdf, "inline")
+    _guarded(httpx.get(f"{server.url}/view/{CIM}", headers={"Range": "bytes=0-9"}), "inline")
+    _guarded(httpx.get(url(server, CIM)), "attachment")
+
+
+def test_active_content_inline_only_when_the_application_opts_in(
+    deployment: Deployment, server: AppServer
+) -> None:
+    for key in (SVG, HTML):
+        answer = httpx.get(f"{server.url}/active/{key}")
+        assert answer.content == deployment.payloads[key]
+        _guarded(answer, "inline")  # still sandboxed: its scripts do not run
+        _guarded(httpx.head(f"{server.url}/active/{key}"), "inline")
+
+
+def test_presigned_urls_of_active_content_download(deployment: Deployment) -> None:
+    """S3's presigned URLs ask S3 for ``attachment`` on active types (fetched from moto)."""
+    if deployment.backend != "s3":
+        pytest.skip("presigned URLs are S3's")
+
+    async def links() -> dict[str, str]:
+        async with deployment.make_store() as store:
+            return {key: await store.get_url(key, expires_in=600) for key in (SVG, HTML, CIM)}
+
+    urls = asyncio.run(links())
+    for key in (SVG, HTML):
+        answer = httpx.get(urls[key])
+        assert answer.status_code == 200
+        assert answer.content == deployment.payloads[key]
+        disposition = answer.headers["content-disposition"]
+        assert disposition.startswith("attachment"), disposition
+        assert key.rsplit("/", 1)[-1] in disposition
+    pdf = httpx.get(urls[CIM])
+    assert pdf.content == deployment.payloads[CIM]
+    assert "content-disposition" not in pdf.headers  # passive types: as stored
 
 
 # ----------------------------------------------------------- streaming, memory

@@ -54,6 +54,7 @@ async def serve(
     headers: Mapping[str, str] | None,
     filename: str | None = None,
     inline: bool = False,
+    allow_active: bool = False,
     chunk_size: int = WEB_CHUNK_SIZE,
 ) -> None:
     """Answer ``method`` on the artifact at ``key`` through ``responder``.
@@ -77,7 +78,14 @@ async def serve(
             log.error("artifactstore: serving an artifact failed: %s", type(exc).__name__)
             await responder.text(503, "storage unavailable")
             return
-        plan = plan_response(meta, method=method, headers=headers, filename=filename, inline=inline)
+        plan = plan_response(
+            meta,
+            method=method,
+            headers=headers,
+            filename=filename,
+            inline=inline,
+            allow_active=allow_active,
+        )
         if not plan.send_body:
             await responder.headers_only(plan)
             return

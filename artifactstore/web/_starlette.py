@@ -49,6 +49,7 @@ class ArtifactResponse(Response):
         *,
         filename: str | None = None,
         inline: bool = False,
+        allow_active: bool = False,
         chunk_size: int = WEB_CHUNK_SIZE,
     ) -> None:
         self.store = store
@@ -56,6 +57,7 @@ class ArtifactResponse(Response):
         self.honour_request = request is not None
         self.filename = filename
         self.inline = inline
+        self.allow_active = allow_active
         self.chunk_size = chunk_size
         self.status_code = 200
         self.background = None
@@ -71,6 +73,7 @@ class ArtifactResponse(Response):
             headers=Headers(scope=scope) if self.honour_request else None,
             filename=self.filename,
             inline=self.inline,
+            allow_active=self.allow_active,
             chunk_size=self.chunk_size,
         )
 
@@ -126,14 +129,20 @@ def artifact_response(
     *,
     filename: str | None = None,
     inline: bool = False,
+    allow_active: bool = False,
 ) -> ArtifactResponse:
     """A response streaming the artifact at ``key`` (return it from a handler).
 
     With ``request``, conditional and range requests are honoured; without, the
     whole artifact is always sent. ``filename`` defaults to the key's last
-    segment; ``inline=True`` asks browsers to display rather than download.
+    segment; ``inline=True`` asks browsers to display rather than download, except
+    for active types (HTML, XHTML, SVG, XML, JavaScript), which are attachments
+    unless ``allow_active=True``. Every response carries
+    ``Content-Security-Policy: sandbox`` and ``X-Content-Type-Options: nosniff``.
     """
-    return ArtifactResponse(store, key, request, filename=filename, inline=inline)
+    return ArtifactResponse(
+        store, key, request, filename=filename, inline=inline, allow_active=allow_active
+    )
 
 
 class _InContext(Response):

@@ -68,10 +68,14 @@ async def artifact_response(
     filename: str | None = None,
     inline: bool = False,
     honour_request: bool = True,
+    allow_active: bool = False,
 ) -> web.StreamResponse:
     """Stream the artifact at ``key`` as the answer to ``request``.
 
     Conditional and range requests are honoured unless ``honour_request=False``.
+    ``inline=True`` shows the artifact rather than downloading it, except active
+    types (HTML, XHTML, SVG, XML, JavaScript): attachments unless ``allow_active=True``.
+    Every response carries ``Content-Security-Policy: sandbox`` and ``nosniff``.
     ``resp.write`` waits while the client is slow, so memory stays flat; a client
     that disconnects ends the stream and releases the file or S3 connection.
     """
@@ -84,6 +88,7 @@ async def artifact_response(
         headers={k.lower(): v for k, v in request.headers.items()} if honour_request else None,
         filename=filename,
         inline=inline,
+        allow_active=allow_active,
     )
     assert responder.response is not None  # serve always answers
     return responder.response
