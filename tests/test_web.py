@@ -22,7 +22,13 @@ import httpx
 import psutil
 import pytest
 
-from artifactstore import ArtifactStore, LocalFilesystemArtifactStore, S3ArtifactStore
+from artifactstore import (
+    ArtifactNotFoundError,
+    ArtifactStore,
+    LocalFilesystemArtifactStore,
+    S3ArtifactStore,
+    StorageConfigError,
+)
 from artifactstore.signing import sign
 
 from .s3server import CREDENTIALS, MotoServer, boto3_client
@@ -462,6 +468,87 @@ async def test_expired_tampered_and_retargeted_links(
         await asyncio.sleep(2.1)
         assert (await client.get(str(short))).status_code == 403
     await link_store.aclose()
+
+
+def _links_to(server: AppServer, deployment: Deployment, **options: Any) -> Any:
+    """A store on the deployment's DataRoom whose links point at ``server``'s ``/dl``."""
+    if deployment.backend != "local":
+        pytest.skip("signed links are the local backend's (S3 presigns its own)")
+    root = Path(deployment.env["DATAROOM_ROOT"])
+    base = f"{server.url}/dl"
+    return LocalFilesystemArtifactStore(
+        root, durable=False, url_base=base, url_secret=SECRET, **options
+    )
+
+
+async def test_links_follow_the_document_not_the_key(
+    deployment: Deployment, server: AppServer
+) -> None:
+    """Issue 23, item 7: a link serves the bytes it was issued for, or 410 Gone."""
+    key = f"DEAL-1/links/{server.port}/doc.pdf"
+    first, second = b"%PDF first version", b"%PDF the counterparty's overwrite"
+    async with _links_to(server, deployment) as store, httpx.AsyncClient() as client:
+        await store.put(key, first)
+        link = await store.get_url(key, expires_in=600)
+        assert httpx.URL(link).params["sha256"] == sha(first)
+        assert (await client.get(link)).content == first
+        await store.put(key, second)  # overwritten: the link named the first version
+        for answer in (await client.get(link), await client.head(link)):
+            assert answer.status_code == 410
+            assert second[:20] not in answer.content
+        ranged = await client.get(link, headers={"Range": "bytes=0-3"})
+        assert ranged.status_code == 410
+        await store.put(key, first)  # the same document again: served again
+        assert (await client.get(link)).content == first
+        await store.delete(key)
+        assert (await client.get(link)).status_code == 404  # nothing at the key
+        await store.put(key, second)  # a new put after a delete is another document
+        assert (await client.get(link)).status_code == 410
+        newer = await store.get_url(key, expires_in=600)
+        assert (await client.get(newer)).content == second
+        # The hash is signed: it can be neither swapped nor dropped.
+        url = httpx.URL(link)
+        swapped = url.copy_set_param("sha256", sha(second))
+        dropped = url.copy_remove_param("sha256")
+        repeated = f"{link}&sha256={sha(first)}"
+        upper = url.copy_set_param("sha256", sha(first).upper())
+        short = url.copy_set_param("sha256", sha(first)[:-1])
+        for bad in (swapped, dropped, repeated, upper, short):
+            assert (await client.get(str(bad))).status_code == 403, bad
+        with pytest.raises(ArtifactNotFoundError):
+            await store.get_url(f"{key}.missing", expires_in=600)  # no document to bind
+
+
+async def test_key_bound_links_still_serve_what_is_at_the_key(
+    deployment: Deployment, server: AppServer
+) -> None:
+    """``url_binding="key"`` and links issued before the hash: they follow the key."""
+    key = f"DEAL-1/links/{server.port}/by-key.pdf"
+    async with _links_to(server, deployment, url_binding="key") as store:
+        await store.put(key, b"one")
+        link = await store.get_url(key, expires_in=600)
+        assert "sha256" not in httpx.URL(link).params
+        expires = int(time.time()) + 600
+        old = f"{server.url}/dl/{key}?expires={expires}&signature={sign(SECRET, key, expires)}"
+        await store.put(key, b"two")
+        async with httpx.AsyncClient() as client:
+            for each in (link, old):
+                answer = await client.get(each)
+                assert (answer.status_code, answer.content) == (200, b"two")
+        assert (await store.get_url(f"{key}.missing", expires_in=60)).startswith(server.url)
+    with pytest.raises(StorageConfigError, match="url_binding"):
+        _links_to(server, deployment, url_binding="content")
+
+
+async def test_links_to_active_content_are_downloads(
+    deployment: Deployment, server: AppServer
+) -> None:
+    async with _links_to(server, deployment) as store, httpx.AsyncClient() as client:
+        for key in (SVG, HTML):
+            link = await store.get_url(key, expires_in=600)
+            for answer in (await client.get(link), await client.head(link)):
+                assert answer.status_code == 200
+                _guarded(answer, "attachment")
 
 
 def test_without_link_settings_urls_stay_file_uris(tmp_path: Path) -> None:

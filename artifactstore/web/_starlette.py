@@ -8,7 +8,8 @@
   404, an invalid key a 400; no answer names a filesystem path.
 * ``download_app(store, secret=...)`` is a mountable ASGI app serving the signed,
   expiring links that ``get_url`` makes when a local store has ``url_base`` and
-  ``url_secret``: expired, tampered, malformed or re-targeted links get 403.
+  ``url_secret``: expired, tampered, malformed or re-targeted links get 403, a
+  link whose document has changed since (bound to its SHA-256) 410 Gone.
 
 A client that disconnects mid-download stops the stream at once (the file or S3
 connection is released); a slow client slows the stream down (the server's
@@ -59,6 +60,7 @@ class ArtifactResponse(Response):
         self.inline = inline
         self.allow_active = allow_active
         self.chunk_size = chunk_size
+        self._expected_sha256: str | None = None  # set by download_app for bound links
         self.status_code = 200
         self.background = None
         self.raw_headers = []
@@ -75,6 +77,7 @@ class ArtifactResponse(Response):
             inline=self.inline,
             allow_active=self.allow_active,
             chunk_size=self.chunk_size,
+            expected_sha256=self._expected_sha256,
         )
 
 
@@ -174,10 +177,18 @@ def download_app(store: ArtifactStore, *, secret: str | bytes) -> Starlette:
         query = request.query_params
         client = request.client.host if request.client else None
         judged = await redeem(
-            store, secret, key, query.getlist("expires"), query.getlist("signature"), client
+            store,
+            secret,
+            key,
+            query.getlist("expires"),
+            query.getlist("signature"),
+            client,
+            query.getlist("sha256"),
         )
         if judged.status is not None:
             return PlainTextResponse(ANSWERS[judged.status], judged.status)
-        return _InContext(artifact_response(store, key, request), judged)
+        response = artifact_response(store, key, request)
+        response._expected_sha256 = judged.sha256
+        return _InContext(response, judged)
 
     return Starlette(routes=[Route("/{key:path}", download, methods=["GET", "HEAD"])])
