@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import re
 import time
+from typing import TypeGuard
 from urllib.parse import quote, urlsplit
 
 from .errors import StorageConfigError
@@ -94,7 +95,7 @@ def _sign(secret: bytes, key: str, expires: int, sha256: str | None) -> str:
     return hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()
 
 
-def is_sha256(value: object) -> bool:
+def is_sha256(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a SHA-256 as links carry it: 64 lower-case hex digits."""
     return isinstance(value, str) and _SIGNATURE.fullmatch(value) is not None
 
@@ -160,5 +161,4 @@ def verify(
         expected = _sign(secret_bytes, key, int(expires), sha256)
     except UnicodeEncodeError:  # a lone surrogate: no link was ever signed for it
         return False
-    assert isinstance(signature, str)
     return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii"))
