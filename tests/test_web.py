@@ -351,6 +351,27 @@ def test_presigned_urls_of_active_content_download(deployment: Deployment) -> No
     pdf = httpx.get(urls[CIM])
     assert pdf.content == deployment.payloads[CIM]
     assert "content-disposition" not in pdf.headers  # passive types: as stored
+    assert pdf.headers["content-type"] == "application/pdf"
+
+
+def test_a_presigned_url_keeps_the_type_it_was_made_for(deployment: Deployment) -> None:
+    """An HTML object put at a key after its link was made is not rendered through it."""
+    if deployment.backend != "s3":
+        pytest.skip("presigned URLs are S3's")
+    key = "DEAL-1/documents/later.pdf"
+    page = b"<html><script>alert(document.cookie)</script></html>"
+
+    async def link_then_overwrite() -> str:
+        async with deployment.make_store() as store:
+            await store.put(key, b"%PDF-1.7 first", mime_type="application/pdf")
+            link = await store.get_url(key, expires_in=600)
+            await store.put(key, page, mime_type="text/html")
+            return link
+
+    answer = httpx.get(asyncio.run(link_then_overwrite()))
+    assert answer.status_code == 200
+    assert answer.content == page  # the link follows the key (documented)...
+    assert answer.headers["content-type"] == "application/pdf"  # ...never as HTML
 
 
 # ----------------------------------------------------------- streaming, memory

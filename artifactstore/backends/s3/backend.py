@@ -282,6 +282,8 @@ class S3Backend(Backend):
         if mime is None or is_active(mime):
             name = key.rsplit("/", 1)[-1]
             params["ResponseContentDisposition"] = content_disposition(name, inline=False)
+        else:  # pinned: an active object put at the key later is not rendered through it
+            params["ResponseContentType"] = mime
         with self._objects.errors(key, "signing a URL for"):
             url: str = await client.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=expires_in
