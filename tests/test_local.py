@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from artifactstore import (
@@ -27,6 +28,7 @@ from artifactstore import (
     StorageConfigError,
 )
 from artifactstore.backends.local import LocalBackend, _read
+from artifactstore.backends.local._temps import namespace_id
 from artifactstore.testing import ConformanceCheck, conformance_checks
 
 from .conftest import open_fds
@@ -415,8 +417,9 @@ async def test_cleanup_removes_only_dead_writers_temporaries(tmp_path: Path) -> 
             text=True,
             check=True,
         ).stdout.strip()
-        (folder / f".artifactstore.ab12-{dead}-1.tmp").write_bytes(b"half a put")
-        mine = folder / f".artifactstore.ab12-{os.getpid()}-9.tmp"
+        ns = await anyio.to_thread.run_sync(namespace_id)  # this PID namespace's
+        (folder / f".artifactstore.ab12-n{ns}-{dead}-1.tmp").write_bytes(b"half a put")
+        mine = folder / f".artifactstore.ab12-n{ns}-{os.getpid()}-9.tmp"
         mine.write_bytes(b"a put in progress")
         (folder / "notes.tmp").write_bytes(b"not ours")
         assert await s.cleanup() == 1
