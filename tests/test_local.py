@@ -249,7 +249,12 @@ async def test_legacy_files_are_artifacts(store: LocalFilesystemArtifactStore) -
     assert meta.sha256 == sha(b"written the old way")
     assert await store.get("DEAL-7/generated/loi/old.pdf", verify=True) == b"written the old way"
     listed = [m async for m in store.list("DEAL-7")]
-    assert listed[0].sha256 == meta.sha256  # recorded once computed
+    assert listed[0].sha256 is None  # a folder without an index: reads create none
+    assert not (root / ".artifactstore").exists()
+    await store.put("DEAL-8/new.txt", b"a write makes the folder a DataRoom")
+    assert (await store.get_metadata("DEAL-7/generated/loi/old.pdf")).sha256 == meta.sha256
+    listed = [m async for m in store.list("DEAL-7")]
+    assert listed[0].sha256 == meta.sha256  # recorded once computed (an index exists)
     assert [p async for p in store.list_prefixes("DEAL-7")] == ["DEAL-7/generated"]
 
 
