@@ -224,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify-bytes", action="store_true", help="also read back and re-hash every copy"
     )
     p.add_argument("--dry-run", action="store_true", help="report what would be copied")
+    p.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="write one JSON line per artifact at the destination after the run (key, "
+        "SHA-256, both sides' to_db_row()), to update a database; written atomically, 0600",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document with the report")
     p.add_argument(
         "--ignore-invalid",

@@ -23,6 +23,7 @@ from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageConfigError
 from ..factory import create_artifact_store, store_from_url, store_options_from_env
 from ..metadata import ArtifactMetadata
 from ..store import ArtifactStore
+from ._manifest import check_manifest_path
 from ._progress import Progress, format_bytes
 
 if TYPE_CHECKING:
@@ -322,8 +323,9 @@ async def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
     """Copy artifacts between two stores; problems on stdout as ``outcome<TAB>key<TAB>why``."""
-    from ..transfer import copy_artifacts
+    from ..transfer import copy_artifacts, write_manifest
 
+    manifest = await check_manifest_path(args.manifest)  # before anything is copied
     started = time.monotonic()
     progress = ctx.progress("dry run" if args.dry_run else "copy")
     async with open_url(args.src) as src, open_url(args.dst, create=True) as dst:
@@ -348,6 +350,9 @@ async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
         )
         _emit(args, report, lines)
         _name_invalid(report)
+        if manifest is not None:
+            written = await write_manifest(src, dst, report, manifest)
+            ctx.summary(f"manifest: {written} artifacts at the destination, in {manifest}")
         verb = "would copy" if report.dry_run else "copied"
         ctx.summary(
             f"{verb} {report.copied} of {report.total} ({format_bytes(report.bytes_copied)}), "
