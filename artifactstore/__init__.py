@@ -69,6 +69,7 @@ from .transfer import (
     check_artifacts,
     copy_artifacts,
     verify_artifacts,
+    write_manifest,
 )
 
 # A library logs; the application decides where to: nothing is printed unless it does.
@@ -141,6 +142,7 @@ __all__ = [
     "reset_artifact_store",
     "store_from_url",
     "verify_artifacts",
+    "write_manifest",
 ]
 
 

@@ -136,6 +136,12 @@ class Listing:
     """Artifacts directly in the folder, in key order."""
     folders: list[str]
     """Sub-folders (keys without trailing ``/``) that hold at least one artifact."""
+    invalid: list[str] = dataclasses.field(default_factory=list)
+    """Names found under the prefix that are not keys (an NFD "Café", a backslash,
+    an empty segment), as found, relative to the store's root; a folder's with a
+    trailing ``/`` (nothing in it is listed). Left out of ``artifacts``, never
+    read; tools that must account for every document (``artifactstore.transfer``)
+    report them. The store's own reserved names are not among them."""
 
 
 class Backend(abc.ABC):

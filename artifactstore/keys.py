@@ -162,6 +162,18 @@ def _check_segment(key: str, segment: str) -> None:
         raise _refuse(key, f"segments spelling {RESERVED_PREFIX!r} are reserved by the store")
 
 
+def _is_reserved(name: str) -> bool:
+    """Whether a segment of ``name`` is the store's own (``.artifactstore*``, any spelling)."""
+    for segment in name.split("/"):
+        if segment[: len(RESERVED_PREFIX)].lower() == RESERVED_PREFIX:
+            return True
+        if not segment.isascii() and (
+            unicodedata.normalize("NFKC", segment).casefold().startswith(RESERVED_PREFIX)
+        ):
+            return True
+    return False
+
+
 def normalize_key(key: str) -> str:
     """Return the canonical form of ``key`` or raise ``InvalidKeyError``.
 

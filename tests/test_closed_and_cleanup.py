@@ -16,6 +16,7 @@ from artifactstore import (
     S3ArtifactStore,
     StoreClosedError,
 )
+from artifactstore.backends.local._temps import namespace_id
 from artifactstore.sync import SyncArtifactStore
 
 from .s3server import CREDENTIALS, MotoServer, boto3_client
@@ -84,9 +85,10 @@ def test_the_sync_facade_cleans_up_like_the_async_store(tmp_path: Path) -> None:
     with SyncArtifactStore(LocalFilesystemArtifactStore(root)) as facade:
         facade.put("DEAL-1/a.txt", b"a")
         # A leftover of a writer that died: a pid that cannot be alive.
-        leftover = root / "DEAL-1" / ".artifactstore.0badc0de-999999999-0.tmp"
+        ns = namespace_id()  # this PID namespace's: its pids are trusted
+        leftover = root / "DEAL-1" / f".artifactstore.0badc0de-n{ns}-999999999-0.tmp"
         leftover.write_bytes(b"partial")
-        young = root / "DEAL-1" / f".artifactstore.0badc0de-{os.getpid()}-7.tmp"
+        young = root / "DEAL-1" / f".artifactstore.0badc0de-n{ns}-{os.getpid()}-7.tmp"
         young.write_bytes(b"a live writer's")
         removed = facade.cleanup()
         assert not leftover.exists()

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from artifactstore import (
@@ -27,6 +28,7 @@ from artifactstore import (
     StorageConfigError,
 )
 from artifactstore.backends.local import LocalBackend, _read
+from artifactstore.backends.local._temps import namespace_id
 from artifactstore.testing import ConformanceCheck, conformance_checks
 
 from .conftest import open_fds
@@ -247,7 +249,12 @@ async def test_legacy_files_are_artifacts(store: LocalFilesystemArtifactStore) -
     assert meta.sha256 == sha(b"written the old way")
     assert await store.get("DEAL-7/generated/loi/old.pdf", verify=True) == b"written the old way"
     listed = [m async for m in store.list("DEAL-7")]
-    assert listed[0].sha256 == meta.sha256  # recorded once computed
+    assert listed[0].sha256 is None  # a folder without an index: reads create none
+    assert not (root / ".artifactstore").exists()
+    await store.put("DEAL-8/new.txt", b"a write makes the folder a DataRoom")
+    assert (await store.get_metadata("DEAL-7/generated/loi/old.pdf")).sha256 == meta.sha256
+    listed = [m async for m in store.list("DEAL-7")]
+    assert listed[0].sha256 == meta.sha256  # recorded once computed (an index exists)
     assert [p async for p in store.list_prefixes("DEAL-7")] == ["DEAL-7/generated"]
 
 
@@ -415,8 +422,9 @@ async def test_cleanup_removes_only_dead_writers_temporaries(tmp_path: Path) -> 
             text=True,
             check=True,
         ).stdout.strip()
-        (folder / f".artifactstore.ab12-{dead}-1.tmp").write_bytes(b"half a put")
-        mine = folder / f".artifactstore.ab12-{os.getpid()}-9.tmp"
+        ns = await anyio.to_thread.run_sync(namespace_id)  # this PID namespace's
+        (folder / f".artifactstore.ab12-n{ns}-{dead}-1.tmp").write_bytes(b"half a put")
+        mine = folder / f".artifactstore.ab12-n{ns}-{os.getpid()}-9.tmp"
         mine.write_bytes(b"a put in progress")
         (folder / "notes.tmp").write_bytes(b"not ours")
         assert await s.cleanup() == 1

@@ -366,6 +366,7 @@ async def test_reports_to_json(make: MakeStore) -> None:
         "corrupt": [],
         "failures": [],
         "held_damaged": [],
+        "skipped_invalid": [],
         "ok": True,
     }
 

@@ -23,7 +23,10 @@ than one HEAD per key; ``stat`` reads it); ``put`` ``KEY<TAB>SHA256<TAB>URI``;
 ``copy`` and ``check`` one ``OUTCOME<TAB>KEY[<TAB>WHY]`` line per problem
 (``conflict``, ``failed``, ``corrupt``; ``missing-in-dst``, ``missing-in-src``,
 ``different``); ``verify`` the corrupt keys; ``--json`` one JSON document (one
-object per line for ``ls``). ``get`` writes a temporary file next to DEST and
+object per line for ``ls``). ``copy``, ``check`` and ``verify`` name each name
+they skipped because it is not a key (an NFD "Café", a backslash) on stderr,
+``artifactstore: skipped, not a key: NAME: WHY``, and exit 1 for them unless
+``--ignore-invalid``. ``get`` writes a temporary file next to DEST and
 renames it over DEST (an existing file is replaced, as ``cp`` does; on any failure,
 ``--verify`` included, DEST is left as it was). ``cat --verify`` can only report a
 mismatch after the bytes went out: it exits 1, so a pipeline with ``pipefail`` fails.
@@ -199,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prefix", nargs="?", default="", metavar="PREFIX")
     p.add_argument("-j", "--jobs", type=_positive, default=4, metavar="N", help="default 4")
     p.add_argument("--json", action="store_true", help="one JSON document with the report")
+    p.add_argument(
+        "--ignore-invalid",
+        action="store_true",
+        help="exit 0 even if names that are not keys were skipped (they are still listed)",
+    )
 
     p = command(
         "copy",
@@ -216,13 +224,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify-bytes", action="store_true", help="also read back and re-hash every copy"
     )
     p.add_argument("--dry-run", action="store_true", help="report what would be copied")
+    p.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="write one JSON line per artifact at the destination after the run (key, "
+        "SHA-256, both sides' to_db_row()), to update a database; written atomically, 0600",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document with the report")
+    p.add_argument(
+        "--ignore-invalid",
+        action="store_true",
+        help="exit 0 even if names that are not keys were skipped (they are still listed)",
+    )
 
     p = command("check", "compare two stores by SHA-256, without copying")
     p.add_argument("src", metavar="SRC_URL")
     p.add_argument("dst", metavar="DST_URL")
     p.add_argument("--prefix", default="", metavar="PREFIX", help="only artifacts under it")
     p.add_argument("--json", action="store_true", help="one JSON document with the report")
+    p.add_argument(
+        "--ignore-invalid",
+        action="store_true",
+        help="exit 0 even if names that are not keys were skipped (they are still listed)",
+    )
 
     p = command("audit", "the audit trail: list, export, checkpoint, verify and prove events")
     add_audit_commands(p, common)

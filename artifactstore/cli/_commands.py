@@ -10,6 +10,7 @@ a conflict, a key ``rm`` did not find).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ from ..errors import ArtifactNotFoundError, InvalidKeyError, StorageConfigError
 from ..factory import create_artifact_store, store_from_url, store_options_from_env
 from ..metadata import ArtifactMetadata
 from ..store import ArtifactStore
+from ._manifest import check_manifest_path
 from ._progress import Progress, format_bytes
 
 if TYPE_CHECKING:
@@ -263,6 +265,26 @@ def _emit(args: argparse.Namespace, report: _Report, lines: Iterable[str]) -> No
             _out(line)
 
 
+def _name_invalid(report: _Report) -> None:
+    """One line on stderr for each name skipped because it is not a key (even ``--quiet``)."""
+    for name, why in report.skipped_invalid:
+        line = f"artifactstore: skipped, not a key (never read): {printable(name)}: {why}"
+        sys.stderr.write(" ".join(line.split()) + "\n")
+    sys.stderr.flush()
+
+
+def _status(args: argparse.Namespace, report: _Report) -> int:
+    """0 if all went well (names that are not keys do not count with ``--ignore-invalid``)."""
+    if args.ignore_invalid:
+        report = dataclasses.replace(report, skipped_invalid=())
+    return 0 if report.ok else 1
+
+
+def _invalid_count(report: _Report) -> str:
+    count = len(report.skipped_invalid)
+    return f", skipped as not keys {count}" if count else ""
+
+
 def _elapsed(started: float) -> str:
     return f"{time.monotonic() - started:.1f} s"
 
@@ -290,18 +312,20 @@ async def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
                 ctx.error(f"could not verify {key!r}: {message}")
             for key, message in report.held_damaged:  # held, and damaged behind its back
                 ctx.error(f"held artifact {key!r} damaged: {message}")
+        _name_invalid(report)
         ctx.summary(
             f"verified {report.checked} artifacts ({format_bytes(report.bytes_checked)}) in "
             f"{store} in {_elapsed(started)}: {len(report.corrupt)} corrupt, "
-            f"{len(report.failures)} unreadable"
+            f"{len(report.failures)} unreadable{_invalid_count(report)}"
         )
-    return 0 if report.ok else 1
+    return _status(args, report)
 
 
 async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
     """Copy artifacts between two stores; problems on stdout as ``outcome<TAB>key<TAB>why``."""
-    from ..transfer import copy_artifacts
+    from ..transfer import copy_artifacts, write_manifest
 
+    manifest = await check_manifest_path(args.manifest)  # before anything is copied
     started = time.monotonic()
     progress = ctx.progress("dry run" if args.dry_run else "copy")
     async with open_url(args.src) as src, open_url(args.dst, create=True) as dst:
@@ -325,14 +349,18 @@ async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
             ("corrupt", report.corrupt_keys),
         )
         _emit(args, report, lines)
+        _name_invalid(report)
+        if manifest is not None:
+            written = await write_manifest(src, dst, report, manifest)
+            ctx.summary(f"manifest: {written} artifacts at the destination, in {manifest}")
         verb = "would copy" if report.dry_run else "copied"
         ctx.summary(
             f"{verb} {report.copied} of {report.total} ({format_bytes(report.bytes_copied)}), "
             f"skipped {report.skipped}, conflicts {report.conflicts}, failed {report.failed}, "
-            f"corrupt {report.corrupt}; holds {report.holds_copied}, retentions "
-            f"{report.retentions_copied}; {src} -> {dst} in {_elapsed(started)}"
+            f"corrupt {report.corrupt}{_invalid_count(report)}; holds {report.holds_copied}, "
+            f"retentions {report.retentions_copied}; {src} -> {dst} in {_elapsed(started)}"
         )
-    return 0 if report.ok else 1
+    return _status(args, report)
 
 
 async def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
@@ -350,9 +378,10 @@ async def cmd_check(ctx: Context, args: argparse.Namespace) -> int:
             ("retention-differs", report.retentions_different),
         )
         _emit(args, report, lines)
+        _name_invalid(report)
         ctx.summary(
             f"same {len(report.same)}, missing in {dst} {len(report.missing_in_dst)}, "
             f"missing in {src} {len(report.missing_in_src)}, different "
-            f"{len(report.different)}, failed {len(report.failures)}"
+            f"{len(report.different)}, failed {len(report.failures)}{_invalid_count(report)}"
         )
-    return 0 if report.ok else 1
+    return _status(args, report)

@@ -8,6 +8,8 @@
   match the SHA-256 recorded for the source artifact: a source corrupt at rest is
   reported, never copied. The destination's SHA-256, computed from the bytes it
   received, must equal the source's; ``verify="bytes"`` also reads it back.
+* :func:`write_manifest` writes, after a copy, where each artifact lives now: one
+  JSON line per artifact with both sides' ``to_db_row()``, for the database.
 * :func:`check_artifacts` compares two stores by SHA-256 without copying.
 * :func:`verify_artifacts` re-hashes every artifact's bytes (never trusting a
   recorded value for them) and compares with the SHA-256 recorded when it was stored.
@@ -31,6 +33,7 @@ whatever the artifacts' sizes.
 
 from __future__ import annotations
 
+from ._manifest import write_manifest
 from ._operations import check_artifacts, copy_artifacts, verify_artifacts
 from ._reports import CheckReport, Progress, TransferReport, VerifyReport
 
@@ -42,4 +45,5 @@ __all__ = [
     "check_artifacts",
     "copy_artifacts",
     "verify_artifacts",
+    "write_manifest",
 ]

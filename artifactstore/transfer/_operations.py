@@ -26,6 +26,7 @@ from ._holds import (
     read_holds,
     why_held,
 )
+from ._invalid import list_all
 from ._reports import CheckReport, Progress, Tally, TransferReport, VerifyReport
 
 __all__ = ["check_artifacts", "copy_artifacts", "verify_artifacts"]
@@ -95,7 +96,7 @@ async def copy_artifacts(
     if verify not in ("metadata", "bytes"):
         raise ValueError(f"verify must be 'metadata' or 'bytes', not {verify!r}")
     plan = await plan_holds(src, dst, prefix) if copy_holds else HoldPlan()
-    src_items, dst_items = await _list_both(src, dst, prefix)
+    (src_items, invalid), (dst_items, _) = await _list_both(src, dst, prefix)
     dst_index = {m.storage_key: m for m in dst_items}
     del dst_items
     if not dry_run:  # before any artifact: nothing copied is unprotected in between
@@ -151,6 +152,7 @@ async def copy_artifacts(
         corrupt_keys=tuple(sorted(tally.corrupt)),
         holds_copied=len(plan.holds),
         retentions_copied=len(plan.retentions),
+        skipped_invalid=tuple(invalid),
     )
 
 
@@ -168,7 +170,7 @@ async def check_artifacts(
     _check_stores(src, dst, same_allowed=True)
     src_holds, dst_holds = await read_holds(src, prefix), await read_holds(dst, prefix)
     holds_different, retentions_different = hold_differences(src_holds, dst_holds)
-    src_items, dst_items = await _list_both(src, dst, prefix)
+    (src_items, src_invalid), (dst_items, dst_invalid) = await _list_both(src, dst, prefix)
     dst_index = {m.storage_key: m for m in dst_items}
     src_keys = {m.storage_key for m in src_items}
     missing_in_dst = [m.storage_key for m in src_items if m.storage_key not in dst_index]
@@ -195,6 +197,12 @@ async def check_artifacts(
         failures=tuple(sorted(failures)),
         holds_different=tuple(holds_different),
         retentions_different=tuple(retentions_different),
+        skipped_invalid=tuple(
+            sorted(
+                [(name, f"in the source: {why}") for name, why in src_invalid]
+                + [(name, f"in the destination: {why}") for name, why in dst_invalid]
+            )
+        ),
     )
 
 
@@ -223,7 +231,7 @@ async def verify_artifacts(
         raise TypeError(f"store must be an ArtifactStore, not {type(store).__name__}")
     _check_concurrency(concurrency)
     scrub = HeldScrub(store, await read_holds(store, prefix), prefix)
-    items = [item async for item in store.list(prefix)]
+    items, invalid = await list_all(store, prefix)
     tally = Tally(len(items), progress)
     checked = 0
 
@@ -255,17 +263,19 @@ async def verify_artifacts(
         corrupt=tuple(sorted(key for key, _ in tally.corrupt)),
         failures=tuple(sorted(tally.failures)),
         held_damaged=tuple(sorted(scrub.damaged)),
+        skipped_invalid=tuple(invalid),
     )
 
 
-async def _list_both(
-    src: ArtifactStore, dst: ArtifactStore, prefix: str
-) -> tuple[list[ArtifactMetadata], list[ArtifactMetadata]]:
-    """List both stores at once (recursively, under ``prefix``)."""
-    listed: dict[int, list[ArtifactMetadata]] = {}
+Listed = tuple[list[ArtifactMetadata], list[tuple[str, str]]]
+
+
+async def _list_both(src: ArtifactStore, dst: ArtifactStore, prefix: str) -> tuple[Listed, Listed]:
+    """List both stores at once (recursively, under ``prefix``), names no key spells apart."""
+    listed: dict[int, Listed] = {}
 
     async def one(index: int, store: ArtifactStore) -> None:
-        listed[index] = [item async for item in store.list(prefix)]
+        listed[index] = await list_all(store, prefix)
 
     async with task_group() as group:
         group.start_soon(one, 0, src)

@@ -86,11 +86,15 @@ class TransferReport:
     retentions_copied: int = 0
     """Retentions set or extended at the destination, before any artifact was copied
     (in a dry run: that would be); those it already kept as long are not counted."""
+    skipped_invalid: KeyErrors = ()
+    """``(name, why)`` of each name in the source under the prefix that is not a key
+    (an NFD "Café", a backslash): never read nor written anywhere, not in ``total``,
+    and counted against ``ok`` (sorted)."""
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed, conflicted or was corrupt."""
-        return not (self.conflicts or self.failed or self.corrupt)
+        """True when nothing failed, conflicted, was corrupt or was skipped as no key."""
+        return not (self.conflicts or self.failed or self.corrupt or self.skipped_invalid)
 
     def to_dict(self) -> dict[str, Any]:
         """The report's fields and ``ok`` as JSON-ready values."""
@@ -117,6 +121,10 @@ class CheckReport:
     retentions_different: KeyErrors = ()
     """``(target, message)`` of each retention set on one side only, or until
     another date."""
+    skipped_invalid: KeyErrors = ()
+    """``(name, why)`` of each name under the prefix, on either side (the message
+    says which), that is not a key (an NFD "Café", a backslash): never read nor
+    compared, and counted against ``ok`` (sorted)."""
 
     @property
     def ok(self) -> bool:
@@ -128,6 +136,7 @@ class CheckReport:
             or self.failures
             or self.holds_different
             or self.retentions_different
+            or self.skipped_invalid
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,11 +160,14 @@ class VerifyReport:
     """``(key or target, message)`` of each held or retained artifact changed or
     removed behind the library's back, naming its holds (sorted). See
     :func:`~artifactstore.transfer.verify_artifacts` for what is detected."""
+    skipped_invalid: KeyErrors = ()
+    """``(name, why)`` of each name under the prefix that is not a key (an NFD
+    "Café", a backslash): never read nor verified, and counted against ``ok`` (sorted)."""
 
     @property
     def ok(self) -> bool:
-        """True when nothing is corrupt or unreadable, and no held artifact was damaged."""
-        return not (self.corrupt or self.failures or self.held_damaged)
+        """True when nothing is corrupt, unreadable or no key, and no held artifact was damaged."""
+        return not (self.corrupt or self.failures or self.held_damaged or self.skipped_invalid)
 
     def to_dict(self) -> dict[str, Any]:
         """The report's fields and ``ok`` as JSON-ready values."""

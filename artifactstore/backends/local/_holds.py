@@ -27,7 +27,7 @@ from typing import Any
 
 from ...errors import StorageBackendError
 from ...holds import Hold, HoldSet, Retention, check_extension
-from ._room import Room
+from ._room import HOLDS_VERSION, Room
 
 __all__ = ["LocalHoldRegistry"]
 
@@ -40,7 +40,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS holds_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 _COUNTER = struct.Struct("<Q")
-_VERSION_FILE = "holds.version"
+_VERSION_FILE = HOLDS_VERSION
 
 Run = Callable[..., Awaitable[Any]]
 
@@ -54,9 +54,14 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
-def _map(room: Room) -> mmap.mmap:
-    """Map ``.artifactstore/holds.version`` (8 bytes, made on first use)."""
-    room.tree.open_root()
+def _map(room: Room, create: bool = True) -> mmap.mmap | None:
+    """Map ``.artifactstore/holds.version`` (8 bytes, made on first use).
+
+    ``None`` without ``create`` in a folder that is no DataRoom yet (it has no
+    holds, and a read must not make it one).
+    """
+    if not room.tree.bookkeeping(create=create):
+        return None
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(_VERSION_FILE, flags, room.file_mode, dir_fd=room.tree.reserved_fd)
     try:
@@ -150,11 +155,16 @@ class LocalHoldRegistry:
     async def _mapped(self) -> mmap.mmap:
         if self._counter is None:
             self._counter = await self._run(_map)
+        assert self._counter is not None  # created
         return self._counter
 
     async def current(self) -> HoldSet:
         """The cached set, unless the shared counter moved since it was read."""
-        counter = self._counter or await self._mapped()
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = await self._run(_map, False)
+            if counter is None:
+                return HoldSet([], [])  # no DataRoom yet: no holds, and nothing created
         (published,) = _COUNTER.unpack_from(counter)
         cached = self._cached
         if cached is not None and published == self._version:

@@ -69,7 +69,7 @@ class LocalIndex:
 
     def __init__(
         self,
-        path: Callable[[], str],
+        path: Callable[[bool], str | None],
         fingerprints: Callable[[list[str]], dict[str, Fingerprint]],
         *,
         durable: bool,
@@ -87,12 +87,28 @@ class LocalIndex:
         self._also: list[Callable[[sqlite3.Connection], None]] = []
         self._closed = False
 
+    def exists(self) -> bool:
+        """Whether the index file is there (reads of a folder without one create nothing)."""
+        if self._conn is not None and self._pid == os.getpid():
+            return True
+        path = self._path(False)
+        return path is not None and os.path.isfile(path)
+
+    def _existing(self) -> sqlite3.Connection | None:
+        """The connection if the index exists, ``None`` if not: nothing is created."""
+        if self._conn is not None and self._pid == os.getpid() and not self._closed:
+            return self._conn
+        if self._closed:
+            raise StoreClosedError()
+        return self._connection() if self.exists() else None
+
     def _connection(self) -> sqlite3.Connection:
         if self._closed:  # never reopened behind a closing store's back
             raise StoreClosedError()
         if self._conn is None or self._pid != os.getpid():
             # A connection must not cross fork(): a child opens its own.
-            path = self._path()
+            path = self._path(True)
+            assert path is not None  # created if missing
             try:  # created by us, so its mode is ours; SQLite gives its WAL the same
                 flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
                 fd = os.open(path, flags, self._file_mode)
@@ -146,15 +162,14 @@ class LocalIndex:
         return None if found is None else _row(found)
 
     def _select_one(self, key: str) -> Any:
-        return (
-            self._connection()
-            .execute(
-                "SELECT inode, size, mtime_ns, sha256, mime_type, metadata "
-                "FROM artifacts WHERE key = ?",
-                (key,),
-            )
-            .fetchone()
-        )
+        conn = self._existing()
+        if conn is None:
+            return None  # no index yet: every file is hashed
+        return conn.execute(
+            "SELECT inode, size, mtime_ns, sha256, mime_type, metadata "
+            "FROM artifacts WHERE key = ?",
+            (key,),
+        ).fetchone()
 
     def get_many(self, keys: list[str], leaf: str | None = None) -> dict[str, RawRow]:
         """Rows for the keys of one folder, as ``RawRow``s; ``{}`` if the index is unreadable.
@@ -169,9 +184,11 @@ class LocalIndex:
             return {}
 
     def _select_many(self, keys: list[str], leaf: str | None) -> dict[str, RawRow]:
-        conn = self._connection()
+        conn = self._existing()
         columns = "SELECT key, inode, size, mtime_ns, sha256, mime_type, metadata FROM artifacts"
-        if leaf is not None:
+        if conn is None:
+            found = []  # no index yet: only what this batch staged
+        elif leaf is not None:
             # Keys under "p/" are exactly those in ["p/", "p0"): "0" follows "/".
             found = (
                 conn.execute(
@@ -206,20 +223,22 @@ class LocalIndex:
             args: tuple[str, ...] = (prefix, prefix + "/", prefix + "0")
         else:
             query, args = "SELECT key, sha256 FROM artifacts", ()
-        rows = self._connection().execute(query, args).fetchall()
+        conn = self._existing()
+        rows = [] if conn is None else conn.execute(query, args).fetchall()
         return sorted((str(key), str(sha)) for key, sha in rows)
 
     def keys_under(self, prefix: str) -> list[str]:
         """Committed keys under the folder ``prefix`` with nothing staged; ``[]`` if unreadable."""
         # Keys under "p/" are exactly those in ["p/", "p0"): "0" follows "/" in code points.
         try:
+            conn = self._existing()
             found = (
-                self._connection()
-                .execute(
+                []
+                if conn is None
+                else conn.execute(
                     "SELECT key FROM artifacts WHERE key >= ? AND key < ?",
                     (prefix + "/", prefix + "0"),
-                )
-                .fetchall()
+                ).fetchall()
             )
         except (sqlite3.Error, OSError):
             log.warning("artifactstore: the DataRoom index could not be read", exc_info=True)

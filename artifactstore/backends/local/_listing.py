@@ -18,7 +18,7 @@ from ...metadata import ArtifactMetadata, guess_mime_type, listed_metadata
 from ._index import RawRow
 from ._oserrors import fail
 from ._room import Room
-from ._tree import Folder
+from ._tree import Folder, is_reserved
 
 __all__ = ["Entry", "is_key", "scan", "scan_names"]
 
@@ -34,13 +34,15 @@ def is_key(key: str) -> bool:
         return False
 
 
-def scan_names(room: Room, folder: Folder, prefix: str) -> list[Entry]:
+def scan_names(
+    room: Room, folder: Folder, prefix: str, invalid: list[str] | None = None
+) -> list[Entry]:
     """The artifacts (with their stat) and sub-folders directly in ``folder``, sorted.
 
     ``prefix`` is the folder's key ("" for the root). Names no key can spell (and
-    the store's own) are skipped; a symlink counts only if the tree's rule follows
-    it to a regular file; symlinked folders are not descended (no cycles, no
-    duplicates).
+    the store's own) are skipped, the former added to ``invalid`` (a folder's with
+    a trailing ``/``); a symlink counts only if the tree's rule follows it to a
+    regular file; symlinked folders are not descended (no cycles, no duplicates).
     """
     found: list[Entry] = []
     lead = f"{prefix}/" if prefix else ""
@@ -54,7 +56,9 @@ def scan_names(room: Room, folder: Folder, prefix: str) -> list[Entry]:
         name = entry.name
         key = lead + name
         if not (plain(name) and len(key) <= longest) and not is_key(key):
-            continue  # also skips our own (reserved) names
+            if invalid is not None and not is_reserved(name):  # ours are skipped silently
+                invalid.append(f"{key}/" if _is_folder(entry) else key)
+            continue
         try:
             if entry.is_file(follow_symlinks=False):  # the common case: no extra system call
                 found.append((name, key, entry.stat(follow_symlinks=False)))
@@ -69,6 +73,13 @@ def scan_names(room: Room, folder: Folder, prefix: str) -> list[Entry]:
             continue  # vanished while we looked
     found.sort()  # code point order is UTF-8 byte order; folders sort as "name/"
     return found
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _linked_file(room: Room, folder: Folder, name: str, key: str) -> os.stat_result | None:
@@ -90,11 +101,14 @@ def _linked_file(room: Room, folder: Folder, name: str, key: str) -> os.stat_res
     return st if stat.S_ISREG(st.st_mode) else None
 
 
-def scan(room: Room, prefix: str, with_folders: bool) -> list[tuple[str, ArtifactMetadata | None]]:
+def scan(
+    room: Room, prefix: str, with_folders: bool, invalid: list[str] | None = None
+) -> list[tuple[str, ArtifactMetadata | None]]:
     """The artifacts and sub-folders directly in the folder ``prefix``, in key order.
 
     Each item is ``(key, metadata)`` for an artifact and ``(key, None)`` for a
     folder (with ``with_folders``, only folders that hold an artifact somewhere).
+    Names that are not keys are added to ``invalid`` (``scan_names``).
     """
     try:
         folder = room.tree.folder(prefix, prefix)
@@ -105,7 +119,7 @@ def scan(room: Room, prefix: str, with_folders: bool) -> list[tuple[str, Artifac
     if folder is None:
         return []
     try:
-        found = scan_names(room, folder, prefix)
+        found = scan_names(room, folder, prefix, invalid)
         if with_folders:
             found = [e for e in found if e[2] is not None or _holds_artifacts(room, folder, e)]
     finally:

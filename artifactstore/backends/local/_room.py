@@ -26,7 +26,10 @@ from ._index import Fingerprint, IndexRow, LocalIndex, fingerprint
 from ._temps import TempNames, sweep_quietly
 from ._tree import Folder, Tree
 
-__all__ = ["Room"]
+__all__ = ["HOLDS_VERSION", "Room"]
+
+#: In ``.artifactstore``: the version counter of the holds (``_holds``), 8 bytes.
+HOLDS_VERSION = "holds.version"
 
 _URI_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
 
@@ -63,7 +66,7 @@ class Room:
             durable=durable,
         )
         self.index = LocalIndex(
-            lambda: self.tree.index_path("index.sqlite3"),
+            self._index_path,
             self.fingerprints,
             durable=durable,
             file_mode=file_mode,
@@ -84,6 +87,24 @@ class Room:
                 name="artifactstore-sweep",
                 daemon=True,
             ).start()
+
+    def _index_path(self, create: bool) -> str | None:
+        """The index's path; ``None`` if there is no ``.artifactstore`` and no ``create``.
+
+        A write makes the folder a DataRoom: ``.artifactstore`` with its index and
+        the (empty) holds version file at once, so that its bookkeeping never
+        changes again but by holds and index rows.
+        """
+        fresh = create and not self.tree.bookkeeping(create=False)
+        path = self.tree.index_path("index.sqlite3", create=create)
+        if fresh:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(HOLDS_VERSION, flags, self.file_mode, dir_fd=self.tree.reserved_fd)
+            try:
+                os.fchmod(fd, self.file_mode)
+            finally:
+                os.close(fd)
+        return path
 
     # ------------------------------------------------------------ names, metadata
 
@@ -174,8 +195,11 @@ class Room:
         """Stage the index row for the version of ``key`` that ``st`` describes.
 
         ``required=False`` for a SHA-256 computed while reading: worth keeping,
-        but a read must not fail because the index could not take it.
+        but a read must not fail because the index could not take it, nor create
+        one in a folder that has none (a read creates nothing).
         """
+        if not required and not self.index.exists():
+            return
         self.index.stage(key, IndexRow(fingerprint(st), sha256, mime, meta))
         if required:
             self.on_staged()

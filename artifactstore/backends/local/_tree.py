@@ -102,12 +102,8 @@ class Tree:
         """Whether ``open_root`` has run (in this process or before a fork)."""
         return self.fd >= 0
 
-    def open_root(self, *, bookkeeping: bool = True) -> None:
-        """Open (creating, if allowed) the root and, with ``bookkeeping``, ``.artifactstore``.
-
-        Without ``bookkeeping`` only the root is opened: for folders made outside a
-        store (``folders.ensure_folder``), which must leave no store folder behind.
-        """
+    def open_root(self) -> None:
+        """Open (creating, if allowed) the root; ``.artifactstore`` waits for ``bookkeeping``."""
         if self.fd >= 0:
             return
         if self._closed:  # never reopened (by name) behind a closing store's back
@@ -123,17 +119,22 @@ class Tree:
                 ) from None
             self._make_root()
             fd = os.open(self.root, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-        if not bookkeeping:
-            self.fd = fd
-            return
-        try:
-            reserved = self._subfolder(Folder(fd, "", False), RESERVED_PREFIX, create=True)
-        except BaseException:
-            os.close(fd)
-            raise
-        assert reserved is not None
-        self.fd, self.reserved_fd = fd, reserved.fd
+        self.fd = fd
         self.cache.start(fd)
+
+    def bookkeeping(self, *, create: bool) -> bool:
+        """Whether ``.artifactstore`` is there, opening it (``reserved_fd``); ``create``: make it.
+
+        Only a write creates it: reads of a folder that is not a DataRoom yet leave
+        it untouched (issue 23).
+        """
+        if self.reserved_fd < 0:
+            self.open_root()
+            found = self._subfolder(Folder(self.fd, "", False), RESERVED_PREFIX, create=create)
+            if found is None:
+                return False
+            self.reserved_fd = found.fd
+        return True
 
     def _make_root(self) -> None:
         # The root's own ancestors are the operator's, not the DataRoom's: path-based,
@@ -164,8 +165,10 @@ class Tree:
         self.fd = self.reserved_fd = -1
         self._closed = True
 
-    def index_path(self, name: str) -> str:
-        """A path to ``.artifactstore/name`` that goes through the open descriptor."""
+    def index_path(self, name: str, *, create: bool = True) -> str | None:
+        """A path to ``.artifactstore/name`` through the open descriptor (``bookkeeping``)."""
+        if not self.bookkeeping(create=create):
+            return None
         if os.path.isdir(f"/proc/self/fd/{self.reserved_fd}"):
             return f"/proc/self/fd/{self.reserved_fd}/{name}"
         return os.path.join(self.root, RESERVED_PREFIX, name)  # no /proc: by name

@@ -21,6 +21,7 @@ from ...metadata import ArtifactMetadata
 from ._index import IndexRow
 from ._oserrors import fail
 from ._room import Room
+from ._temps import lock_temp
 from ._tree import Folder
 
 __all__ = [
@@ -85,6 +86,9 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
 def open_temp(room: Room, key: str) -> Upload:
     """Create the temporary file in ``key``'s folder (creating folders on the way).
 
+    The file is locked (``lock_temp``) until the upload's descriptor is closed, after
+    its commit or abort: it may outlive its job, so the sweep of a store in another
+    PID namespace, which cannot tell its writer alive, must see it locked.
     Raises the library's error; on failure nothing is left behind.
     """
     try:
@@ -101,6 +105,7 @@ def open_temp(room: Room, key: str) -> Upload:
         fail(key, exc, "writing")
     try:
         os.fchmod(fd, room.file_mode)  # the configured mode, whatever the umask
+        lock_temp(fd)
     except OSError as exc:
         os.close(fd)
         _unlink_quietly(folder, tmp)
@@ -197,23 +202,28 @@ def commit(
         upload.check_open()
         key, tmp, folder = upload.key, upload.tmp, upload.folder
         assert tmp is not None
+        # The descriptor (and so the temporary file's lock) is closed once the file
+        # has left its temporary name: a sweep never sees it unlocked.
         try:
-            if room.durable and not upload.synced:
-                os.fsync(upload.fd)
-            st = os.fstat(upload.fd)
-            fd, upload.fd = upload.fd, -1
-            os.close(fd)
-            if not if_not_exists:
-                os.replace(tmp, upload.name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
-        except OSError as exc:
-            fail(key, exc, "writing")
-        upload.tmp = None
-        try:
-            if if_not_exists:
-                _link_into_place(key, folder, tmp, upload.name)
-            room.dirty(folder)
+            try:
+                if room.durable and not upload.synced:
+                    os.fsync(upload.fd)
+                st = os.fstat(upload.fd)
+                if not if_not_exists:
+                    os.replace(tmp, upload.name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+            except OSError as exc:
+                fail(key, exc, "writing")
+            upload.tmp = None
+            try:
+                if if_not_exists:
+                    _link_into_place(key, folder, tmp, upload.name)
+                room.dirty(folder)
+            finally:
+                folder.close()
         finally:
-            folder.close()
+            if upload.tmp is None:
+                fd, upload.fd = upload.fd, -1
+                os.close(fd)
         if sha256 is None:
             sha256 = upload.hasher.hexdigest()
         room.record(key, st, sha256, mime, meta)

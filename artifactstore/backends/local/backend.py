@@ -272,23 +272,28 @@ class LocalBackend(Puts, Backend):
 
     async def list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
         """Folder by folder, depth first: key order."""
+        invalid: list[str] = []  # names that are not keys: in a page of their own
         if not recursive:
-            entries = await self._run(scan, prefix, True)
+            entries = await self._run(scan, prefix, True, invalid)
             yield Listing(
                 [meta for _, meta in entries if meta is not None],
                 [key for key, meta in entries if meta is None],
+                invalid,
             )
             return
         # Depth-first, each folder's entries in order: that is key order, because
         # folders sort as "name/". Memory holds one folder listing per level.
-        stack = [iter(await self._run(scan, prefix, False))]
+        stack = [iter(await self._run(scan, prefix, False, invalid))]
         while stack:
+            if invalid:
+                yield Listing([], [], invalid)
+                invalid = []
             page: list[ArtifactMetadata] = []
             for key, meta in stack[-1]:
                 if meta is None:
                     if page:
                         yield Listing(page, [])
-                    stack.append(iter(await self._run(scan, key, False)))
+                    stack.append(iter(await self._run(scan, key, False, invalid)))
                     break
                 page.append(meta)
             else:

@@ -46,7 +46,7 @@ def ensure_folder(root: str | os.PathLike[str], path: str, *, dir_mode: int = 0o
         on_created=_ignore,
     )
     # A folder for legacy code leaves no store folder (.artifactstore) behind.
-    tree.open_root(bookkeeping=False)
+    tree.open_root()
     try:
         folder = tree.folder(relative, relative, create=True)
         assert folder is not None  # create=True: missing folders are made

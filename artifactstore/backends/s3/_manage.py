@@ -61,6 +61,15 @@ def is_key(key: str) -> bool:
         return False
 
 
+def is_document(name: str, size: int) -> bool:
+    """Whether an object that is not a key is someone's document, to be reported.
+
+    Not: the store's own objects (``.artifactstore*``), nor an empty "folder"
+    marker (``DEAL-1/``) that consoles create.
+    """
+    return not _keys._is_reserved(name) and not (name.endswith("/") and size == 0)
+
+
 async def copy(objects: Objects, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
     """Copy ``src`` to ``dst`` within the bucket, server-side; return ``dst``'s metadata."""
     settings = objects.settings

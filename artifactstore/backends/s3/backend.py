@@ -303,26 +303,32 @@ class S3Backend(Backend):
             with self._objects.errors(prefix or None, "listing"):
                 page = await client.list_objects_v2(**args)
             artifacts = []
+            invalid = []
             for item in page.get("Contents", []):
                 key = item["Key"][strip:]
-                if _manage.is_key(key):
-                    artifacts.append(
-                        ArtifactMetadata(
-                            storage_backend="s3",
-                            storage_key=key,
-                            storage_uri=self._objects.uri(key),
-                            sha256=None,  # not in a listing: one HEAD per item would tell
-                            size_bytes=item.get("Size", 0),
-                            mime_type=None,
-                            last_modified=item["LastModified"].astimezone(timezone.utc),
-                        )
+                if not _manage.is_key(key):
+                    if _manage.is_document(key, item.get("Size", 0)):
+                        invalid.append(key)  # reported, never read
+                    continue
+                artifacts.append(
+                    ArtifactMetadata(
+                        storage_backend="s3",
+                        storage_key=key,
+                        storage_uri=self._objects.uri(key),
+                        sha256=None,  # not in a listing: one HEAD per item would tell
+                        size_bytes=item.get("Size", 0),
+                        mime_type=None,
+                        last_modified=item["LastModified"].astimezone(timezone.utc),
                     )
-            folders = [
-                p["Prefix"][strip:].rstrip("/")
-                for p in page.get("CommonPrefixes", [])
-                if _manage.is_key(p["Prefix"][strip:].rstrip("/"))
-            ]
-            yield Listing(artifacts, folders)
+                )
+            folders = []
+            for common in page.get("CommonPrefixes", []):
+                folder = common["Prefix"][strip:]
+                if _manage.is_key(folder.rstrip("/")):
+                    folders.append(folder.rstrip("/"))
+                elif _manage.is_document(folder, 1):
+                    invalid.append(folder)
+            yield Listing(artifacts, folders, invalid)
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 return
