@@ -216,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify-bytes", action="store_true", help="also read back and re-hash every copy"
     )
     p.add_argument("--dry-run", action="store_true", help="report what would be copied")
+    p.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="a local file noting what was verified on both sides, so that a rerun "
+        "skips it without a HEAD per artifact (created if missing)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document with the report")
 
     p = command("check", "compare two stores by SHA-256, without copying")
