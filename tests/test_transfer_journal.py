@@ -141,6 +141,23 @@ async def test_a_rerun_with_the_journal_sends_no_head(
     assert len(heads(proxy)) == len(items)
 
 
+async def test_a_rerun_from_s3_sends_no_head_either(
+    stores: Opened, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    # S3 -> local: the source's listing lacks the SHA-256, the destination's has it.
+    src, dst = stores("s3"), stores("local")
+    items = artifacts(15, large=1)
+    await put_all(src, items)
+    journal = tmp_path / "migration.journal"
+    assert (await copy_artifacts(src, dst, journal=journal)).copied == len(items)
+    proxy.requests.clear()
+    again = await copy_artifacts(src, dst, journal=journal)
+    assert again.ok
+    assert again.skipped == len(items)
+    assert heads(proxy) == []
+    assert object_gets(proxy) == []
+
+
 async def test_the_etag_is_in_listings_heads_and_puts(
     stores: Opened, moto_server: MotoServer
 ) -> None:

@@ -93,7 +93,7 @@ async def copy_artifacts(
         SHA-256 (S3). An artifact is skipped that way only if its listed ETag and
         size are those noted; anything else is looked at as without a journal. Not
         written in a dry run. One journal per pair of stores: another pair's is
-        ignored and started afresh (details in ``_journal``).
+        ignored and started afresh.
     :raises ValueError: ``src`` and ``dst`` are the same object, a bad argument, or
         a journal that cannot be used (not owned by this user, writable by others,
         not a journal, in use by another run, its folder missing).
