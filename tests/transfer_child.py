@@ -6,9 +6,9 @@ Usage (from the repository root)::
     python -m tests.transfer_child rss SRC_ROOT ENDPOINT BUCKET CONCURRENCY
 
 ``copy`` appends ``done total bytes`` to PROGRESS_FILE after each artifact (the
-test SIGKILLs it mid-run), keeping a journal if one is named. ``rss`` prints one JSON line: the resident memory
-after imports and store creation, the peak (``VmHWM``) after the copy, and
-the report's counts.
+test SIGKILLs it mid-run), keeping a journal if one is named. ``rss`` prints one
+JSON line: the resident memory after imports and store creation, the peak
+(``VmHWM``) after the copy, and the report's counts.
 """
 
 from __future__ import annotations
@@ -44,9 +44,7 @@ async def copy(
 
     src, dst = stores(root, endpoint, bucket)
     async with src, dst:
-        report = await copy_artifacts(
-            src, dst, concurrency=4, progress=progress, journal=journal
-        )
+        report = await copy_artifacts(src, dst, concurrency=4, progress=progress, journal=journal)
     os.write(fd, f"finished {report.copied}\n".encode())
 
 
