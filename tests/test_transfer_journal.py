@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,19 @@ async def test_the_etag_is_in_listings_heads_and_puts(
     }
     head = await dst.get_metadata("a/small.txt")
     assert dataclasses.replace(small, last_modified=head.last_modified, etag="other") == head
+
+
+async def test_listed_times_are_those_s3_gives(stores: Opened, moto_server: MotoServer) -> None:
+    # Listings parse LastModified on a fast path of their own (ISO 8601 with a Z).
+    dst = stores("s3")
+    await dst.put("a/one.txt", b"one")
+    listed = [m async for m in dst.list("a")]
+    bucket = dst.bucket  # type: ignore[attr-defined]
+    raw = boto3_client(moto_server.endpoint).list_objects_v2(Bucket=bucket, Prefix="a/")
+    assert listed[0].last_modified == raw["Contents"][0]["LastModified"]
+    assert listed[0].last_modified.utcoffset() == timedelta(0)
+    head = await dst.get_metadata("a/one.txt")  # an RFC 1123 header: botocore's parser
+    assert head.last_modified == listed[0].last_modified.replace(microsecond=0)
 
 
 async def test_a_destination_changed_behind_its_back_is_seen_and_recopied(
