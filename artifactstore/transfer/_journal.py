@@ -25,7 +25,8 @@ nothing copied) if it is not a regular file owned by the user running the copy,
 is writable by group or others, is not a journal, or another run has it open; it
 is created ``0600``. A journal written for another pair of stores (store URLs,
 prefix of an S3 store included) is ignored and started afresh. Lines that do not
-parse (a run killed mid-write) are skipped.
+parse (a run killed mid-write) are skipped. It names every artifact copied: keep
+it as private as the stores' listings.
 
 Writes are buffered and appended by a worker thread, at most every second or every
 thousand lines, and at the end of the run (even a cancelled one): a killed run
@@ -107,6 +108,7 @@ class Journal:
         self._fd: int | None = None
         self._pending: list[str] = []
         self._last_flush = time.monotonic()
+        self._writing = anyio.Lock()  # one append at a time: lines never interleave
 
     @classmethod
     async def open(
@@ -235,7 +237,9 @@ class Journal:
         if self._fd is None or not lines:
             return
         try:
-            await anyio.to_thread.run_sync(self._append, "".join(lines).encode())
+            async with self._writing:
+                if self._fd is not None:
+                    await anyio.to_thread.run_sync(self._append, "".join(lines).encode())
         except OSError as exc:
             log.warning(
                 "artifactstore: the journal %s could not be written (%s); it is not "
@@ -243,6 +247,7 @@ class Journal:
                 self.path,
                 exc.strerror or exc,
             )
+            self._pending.clear()
             await self.aclose()
 
     def _append(self, data: bytes) -> None:
@@ -258,6 +263,7 @@ class Journal:
         with anyio.CancelScope(shield=True):
             if self._pending and self._fd is not None:
                 await self.flush()
-            fd, self._fd = self._fd, None
-            if fd is not None:
-                await anyio.to_thread.run_sync(os.close, fd)
+            async with self._writing:
+                fd, self._fd = self._fd, None
+                if fd is not None:
+                    await anyio.to_thread.run_sync(os.close, fd)
