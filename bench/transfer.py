@@ -666,6 +666,9 @@ def _report(
         f"multipart_threshold=8 MiB), part_size={sizes.part_size // MiB} MiB.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in extra["versions"].items()) + ".",
         f"moto server RSS at the end: {extra['server'].get('rss_mib', '?')} MiB.",
+        "Load average (1 min) of the machine at the start and the end: "
+        f"{extra['load_average']['start']:.1f} / {extra['load_average']['end']:.1f} on "
+        f"{os.cpu_count()} CPUs (other processes sharing them make every rate noisier).",
         f"artifactstore source: {extra['source']}.",
     ]
     report.notes.append(
@@ -696,6 +699,7 @@ def run(options: Options) -> Report:
     from tests.s3server import MotoServer
 
     sizes = Sizes.for_options(options)
+    load_before = os.getloadavg()[0]
     print("transfer: starting the moto server ...", flush=True)
     server = MotoServer.start()
     server_info: dict[str, Any] = {"endpoint": server.endpoint}
@@ -712,6 +716,7 @@ def run(options: Options) -> Report:
     finally:
         server.stop()
     extra = {"versions": _versions(), "server": server_info, "source": source_tree()}
+    extra["load_average"] = {"start": load_before, "end": os.getloadavg()[0]}
     return _report(sizes, results, big, extra)
 
 
