@@ -55,7 +55,12 @@ lint: $(VENV)/.dev
 docs: $(VENV)/.dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
+# rclone is the transfer section's peer: installed (Debian's package) where it is
+# missing and apt-get is usable (as root); else that section skips it with a note.
 bench: $(VENV)/.bench
+	@command -v rclone >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get install -y -q rclone >/dev/null; } \
+		|| echo "rclone is not installed: the transfer section skips it"
 	$(BIN)/python -m bench
 
 # The reliability suite's long variants: more kills, cancellations and faults.

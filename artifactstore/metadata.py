@@ -153,6 +153,11 @@ class ArtifactMetadata:
     ``sha256`` and ``mime_type`` are always set by ``put`` and ``get_metadata``; an
     item from ``list`` may leave them ``None`` where the backend cannot know them
     without one more request per artifact.
+
+    ``etag`` names the stored version on S3 (its ETag, without quotes), from a
+    listing, a HEAD or a put: a replaced object gets another. ``None`` on the other
+    backends, and where it is not known (a put whose SHA-256 was recorded by a
+    copy). Not compared by ``==``: the same artifact is equal however it was read.
     """
 
     storage_backend: str
@@ -163,6 +168,7 @@ class ArtifactMetadata:
     mime_type: str | None
     last_modified: datetime
     metadata: Mapping[str, str] = field(default_factory=lambda: EMPTY_METADATA)
+    etag: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.last_modified.tzinfo is None:

@@ -2,13 +2,13 @@
 
 Usage (from the repository root)::
 
-    python -m tests.transfer_child copy SRC_ROOT ENDPOINT BUCKET PROGRESS_FILE
+    python -m tests.transfer_child copy SRC_ROOT ENDPOINT BUCKET PROGRESS_FILE [JOURNAL]
     python -m tests.transfer_child rss SRC_ROOT ENDPOINT BUCKET CONCURRENCY
 
 ``copy`` appends ``done total bytes`` to PROGRESS_FILE after each artifact (the
-test SIGKILLs it mid-run). ``rss`` prints one JSON line: the resident memory
-after imports and store creation, the peak (``VmHWM``) after the copy, and
-the report's counts.
+test SIGKILLs it mid-run), keeping a journal if one is named. ``rss`` prints one
+JSON line: the resident memory after imports and store creation, the peak
+(``VmHWM``) after the copy, and the report's counts.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def stores(
     return src, dst
 
 
-async def copy(root: str, endpoint: str, bucket: str, progress_file: str) -> None:
+async def copy(
+    root: str, endpoint: str, bucket: str, progress_file: str, journal: str | None = None
+) -> None:
     fd = os.open(progress_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def progress(done: int, total: int | None, size: int) -> None:
@@ -42,7 +44,7 @@ async def copy(root: str, endpoint: str, bucket: str, progress_file: str) -> Non
 
     src, dst = stores(root, endpoint, bucket)
     async with src, dst:
-        report = await copy_artifacts(src, dst, concurrency=4, progress=progress)
+        report = await copy_artifacts(src, dst, concurrency=4, progress=progress, journal=journal)
     os.write(fd, f"finished {report.copied}\n".encode())
 
 

@@ -230,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write one JSON line per artifact at the destination after the run (key, "
         "SHA-256, both sides' to_db_row()), to update a database; written atomically, 0600",
     )
+    p.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="a local file noting what was verified on both sides, so that a rerun "
+        "skips it without a HEAD per artifact (created if missing)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document with the report")
     p.add_argument(
         "--ignore-invalid",

@@ -339,6 +339,7 @@ async def cmd_copy(ctx: Context, args: argparse.Namespace) -> int:
                 verify="bytes" if args.verify_bytes else "metadata",
                 dry_run=args.dry_run,
                 progress=None if progress is None else progress.update,
+                journal=args.journal,
             )
         finally:
             if progress is not None:

@@ -3,7 +3,9 @@
 * :func:`copy_artifacts` copies every artifact under a prefix from one store to
   another (local→S3, S3→local, local→local, S3→S3), streamed. Each side is listed
   once; an artifact the destination already has with the same SHA-256 is skipped,
-  so a killed run is resumed by running it again. Bytes are hashed as they are
+  so a killed run is resumed by running it again; with a ``journal`` (a local
+  file noting what was verified on both sides, with the ETags of both versions),
+  a rerun to S3 skips without a HEAD per artifact. Bytes are hashed as they are
   read and the put is aborted (nothing lands, puts are atomic) when they do not
   match the SHA-256 recorded for the source artifact: a source corrupt at rest is
   reported, never copied. The destination's SHA-256, computed from the bytes it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from ..errors import ArtifactExistsError, ArtifactHeldError, ArtifactIntegrityError
 from ..metadata import ArtifactMetadata
@@ -17,6 +17,7 @@ __all__ = [
     "PART_SIZE",
     "WHOLE_LIMIT",
     "Hashing",
+    "Seen",
     "copy_one",
     "corrupt_message",
     "difference",
@@ -32,6 +33,9 @@ PART_SIZE = 8 * MiB
 #: Artifacts up to this size are read whole, checked, then put as bytes (one worker
 #: hop on the local backend instead of three); larger ones are streamed.
 WHOLE_LIMIT = DEFAULT_CHUNK_SIZE
+
+#: Told that both versions (source, destination) hold the same bytes (the journal).
+Seen = Callable[[ArtifactMetadata, ArtifactMetadata], None]
 
 
 class Hashing:
@@ -74,8 +78,12 @@ async def copy_one(
     key: str,
     size: int,
     replace: bool,
+    seen: Seen | None = None,
 ) -> None:
-    """Copy ``key``, then record its outcome (errors other than corruption propagate)."""
+    """Copy ``key``, then record its outcome (errors other than corruption propagate).
+
+    ``seen(source, written)`` is told of a copy that verified.
+    """
     # Large artifacts are read a part at a time: S3 uploads such chunks as they are,
     # without re-cutting them (a copy, and a part-sized buffer, saved per upload).
     chunk_size = PART_SIZE if size > PART_SIZE else DEFAULT_CHUNK_SIZE
@@ -128,18 +136,31 @@ async def copy_one(
             else:
                 why += "; the destination's previous artifact was already replaced"
             return tally.add(tally.failures, (key, why))
+    if seen is not None:
+        seen(meta, written)
     tally.copied_one(key, written.size_bytes, replace)
 
 
 async def difference(
-    src: ArtifactStore, item: ArtifactMetadata, dst: ArtifactStore, existing: ArtifactMetadata
+    src: ArtifactStore,
+    item: ArtifactMetadata,
+    dst: ArtifactStore,
+    existing: ArtifactMetadata,
+    seen: Seen | None = None,
 ) -> str | None:
-    """``None`` when both sides hold the same bytes (by SHA-256), else how they differ."""
+    """``None`` when both sides hold the same bytes (by SHA-256), else how they differ.
+
+    ``seen(source, destination)`` is told of the same bytes, with the metadata
+    (listed, or read) that gave each side's SHA-256.
+    """
     if item.size_bytes != existing.size_bytes:
         return f"the destination has {existing.size_bytes} bytes, the source {item.size_bytes}"
-    src_sha = item.sha256 or (await src.get_metadata(item.storage_key)).sha256
-    dst_sha = existing.sha256 or (await dst.get_metadata(existing.storage_key)).sha256
+    src_meta = item if item.sha256 else await src.get_metadata(item.storage_key)
+    dst_meta = existing if existing.sha256 else await dst.get_metadata(existing.storage_key)
+    src_sha, dst_sha = src_meta.sha256, dst_meta.sha256
     if src_sha == dst_sha:
+        if seen is not None:
+            seen(src_meta, dst_meta)
         return None
     return f"the destination's SHA-256 is {dst_sha}, the source's {src_sha}"
 

@@ -9,6 +9,7 @@ the memory budget in ``_concurrency``, one artifact's copy and hashing in
 from __future__ import annotations
 
 import logging
+import os
 from typing import Literal
 
 from .. import keys as _keys
@@ -27,6 +28,7 @@ from ._holds import (
     why_held,
 )
 from ._invalid import list_all
+from ._journal import Journal
 from ._reports import CheckReport, Progress, Tally, TransferReport, VerifyReport
 
 __all__ = ["check_artifacts", "copy_artifacts", "verify_artifacts"]
@@ -56,6 +58,7 @@ async def copy_artifacts(
     dry_run: bool = False,
     progress: Progress | None = None,
     copy_holds: bool = True,
+    journal: str | os.PathLike[str] | None = None,
 ) -> TransferReport:
     """Copy every artifact under ``prefix`` from ``src`` to ``dst``, verified; resumable.
 
@@ -85,7 +88,16 @@ async def copy_artifacts(
     :param copy_holds: copy the holds and retentions (the default). ``False``
         copies the artifacts only: for a destination that is not meant to keep
         them (its backend keeps no holds).
-    :raises ValueError: ``src`` and ``dst`` are the same object, or a bad argument.
+    :param journal: a local file (created ``0600`` if missing) where each run notes
+        the artifacts it found or made identical, with the ETags of both versions,
+        so that a rerun skips them without a HEAD each where a listing carries no
+        SHA-256 (S3). An artifact is skipped that way only if its listed ETag and
+        size are those noted; anything else is looked at as without a journal. Not
+        written in a dry run. One journal per pair of stores: another pair's is
+        ignored and started afresh.
+    :raises ValueError: ``src`` and ``dst`` are the same object, a bad argument, or
+        a journal that cannot be used (not owned by this user, writable by others,
+        not a journal, in use by another run, its folder missing).
     :raises StorageConfigError: the source has holds or retentions and the
         destination's backend keeps none (nothing was copied).
     :raises ArtifactStoreError: a listing, or placing a hold, failed (no artifact
@@ -95,6 +107,28 @@ async def copy_artifacts(
     _check_concurrency(concurrency)
     if verify not in ("metadata", "bytes"):
         raise ValueError(f"verify must be 'metadata' or 'bytes', not {verify!r}")
+    noted = None if journal is None else await Journal.open(journal, src, dst, write=not dry_run)
+    try:
+        return await _copy(
+            src, dst, prefix, concurrency, overwrite, verify, dry_run, progress, copy_holds, noted
+        )
+    finally:
+        if noted is not None:
+            await noted.aclose()
+
+
+async def _copy(
+    src: ArtifactStore,
+    dst: ArtifactStore,
+    prefix: str,
+    concurrency: int,
+    overwrite: bool,
+    verify: str,
+    dry_run: bool,
+    progress: Progress | None,
+    copy_holds: bool,
+    journal: Journal | None,
+) -> TransferReport:
     plan = await plan_holds(src, dst, prefix) if copy_holds else HoldPlan()
     (src_items, invalid), (dst_items, _) = await _list_both(src, dst, prefix)
     dst_index = {m.storage_key: m for m in dst_items}
@@ -104,6 +138,7 @@ async def copy_artifacts(
     protected = plan.after
     tally = Tally(len(src_items), progress)
     budget = Budget(concurrency * PART_SIZE)
+    seen = None if journal is None else journal.seen
 
     async def one(item: ArtifactMetadata) -> None:
         key = item.storage_key
@@ -111,7 +146,9 @@ async def copy_artifacts(
             existing = dst_index.get(key)
             replace = False
             if existing is not None:
-                differs = await difference(src, item, dst, existing)
+                if journal is not None and journal.same(item, existing):
+                    return tally.add(tally.skipped, key)
+                differs = await difference(src, item, dst, existing, seen)
                 if differs is None:
                     return tally.add(tally.skipped, key)
                 if not overwrite:
@@ -126,7 +163,7 @@ async def copy_artifacts(
                 return tally.copied_one(key, item.size_bytes, replace)
             cost = STREAM_COST if item.size_bytes > PART_SIZE else 3 * item.size_bytes
             async with budget.hold(cost):
-                await copy_one(src, dst, verify, tally, key, item.size_bytes, replace)
+                await copy_one(src, dst, verify, tally, key, item.size_bytes, replace, seen)
         except ArtifactHeldError as exc:  # held there since the plan: left as it is
             log.info("artifactstore: a held conflict at the destination (in the report)")
             tally.add(tally.conflicts, (key, message(exc)))
@@ -134,7 +171,12 @@ async def copy_artifacts(
             log.info("artifactstore: copying an artifact failed (%s)", type(exc).__name__)
             tally.add(tally.failures, (key, message(exc)))
 
-    await tally.run(src_items, concurrency, one)
+    async def noted(item: ArtifactMetadata) -> None:
+        await one(item)
+        if journal is not None:
+            await journal.flush_if_due()
+
+    await tally.run(src_items, concurrency, noted)
     return TransferReport(
         total=tally.total,
         copied=len(tally.copied),

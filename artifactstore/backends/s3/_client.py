@@ -14,10 +14,12 @@ import os
 import threading
 import time
 import weakref
+from datetime import datetime
 from typing import Any
 
 import anyio
 from botocore.exceptions import ClientError
+from botocore.utils import parse_timestamp
 
 from ...errors import StorageConfigError, StoreClosedError
 from . import _signing
@@ -28,6 +30,23 @@ from ._settings import S3Settings
 __all__ = ["S3Client"]
 
 _CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def _timestamp(value: Any) -> datetime:
+    """The timestamps of responses: botocore's parser, with a fast path for S3's XML.
+
+    A listing has one ISO 8601 ``LastModified`` per object, which botocore parses with
+    ``dateutil`` (about 30 us; ``fromisoformat``: 0.2 us): a third of the client's
+    time in a rerun of a migration. Anything else (the RFC 1123 dates of headers,
+    an epoch) goes to botocore's parser, as before.
+    """
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+        try:
+            return datetime.fromisoformat(f"{value[:-1]}+00:00")
+        except ValueError:
+            pass
+    parsed: datetime = parse_timestamp(value)
+    return parsed
 
 
 class S3Client:
@@ -123,6 +142,9 @@ class S3Client:
             region_name=s.region,
         )
         core = session._session  # the botocore session: warm its caches here
+        core.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=_timestamp
+        )
         core.get_scoped_config()
         loader = core.get_component("data_loader")
         loader.load_service_model("s3", "service-2")

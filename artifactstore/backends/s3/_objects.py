@@ -81,6 +81,7 @@ class Objects:
         user = _meta.decode(head.get("Metadata") or {})
         sha256 = _sha.recorded(user) or self.known.get(_sha.version_of(self.object_key(key), head))
         user.pop(SHA_FIELD, None)
+        etag = head.get("ETag")
         modified: datetime = head.get("LastModified") or datetime.now(timezone.utc)
         modified = modified.astimezone(timezone.utc)  # botocore's tzutc() to the stdlib's
         return ArtifactMetadata(
@@ -92,12 +93,19 @@ class Objects:
             mime_type=head.get("ContentType"),
             last_modified=modified,
             metadata=user,
+            etag=etag.strip('"') if etag else None,
         )
 
     def written(
-        self, key: str, size: int, mime: str, metadata: dict[str, str], sha256: str
+        self,
+        key: str,
+        size: int,
+        mime: str,
+        metadata: dict[str, str],
+        sha256: str,
+        etag: str | None = None,
     ) -> ArtifactMetadata:
-        """The metadata of what was just written at ``key``."""
+        """The metadata of what was just written at ``key`` (``etag``: S3's answer's)."""
         return ArtifactMetadata(
             storage_backend="s3",
             storage_key=key,
@@ -107,6 +115,7 @@ class Objects:
             mime_type=mime,
             last_modified=datetime.now(timezone.utc),
             metadata=metadata,
+            etag=etag.strip('"') if etag else None,
         )
 
     async def put_object(
@@ -140,7 +149,7 @@ class Objects:
             )
         if write is not None:
             await write.settle(answer.get("VersionId"))
-        return self.written(key, len(data), mime, metadata, sha256)
+        return self.written(key, len(data), mime, metadata, sha256, answer.get("ETag"))
 
     async def copy_limit(self) -> int:
         """The largest object copied by one CopyObject: none on a bucket with Object Lock.
@@ -249,8 +258,11 @@ class Objects:
         size: int,
         mime: str,
         metadata: dict[str, str],
-    ) -> None:
+    ) -> str | None:
         """Record the SHA-256 of a multipart upload just completed (its metadata: the mark).
+
+        Returns the ETag of the object version that now holds it, as far as known:
+        ``completed``'s, or ``None`` after a copy (which gives the object another).
 
         A tag (one small request), or where tagging is refused, the object copied
         onto itself with the SHA-256 in its metadata. Both only touch the version
@@ -258,11 +270,13 @@ class Objects:
         so another writer's newer object is never given this SHA-256.
         """
         object_key = self.object_key(key)
-        etag = completed["ETag"]
+        etag: str = completed["ETag"]
         self.known.remember((object_key, etag.strip('"'), size), sha256)
+        copied = False
         try:
             if not self.tagging_refused and await self._tag(key, completed, sha256):
-                return
+                return etag
+            copied = True  # from here on, the object may have another ETag
             # The fallback: the object copied onto itself with the SHA-256 in its
             # metadata, only if it is still this version (CopySourceIfMatch).
             await server_copy(
@@ -288,6 +302,7 @@ class Objects:
                 "recorded (%s); readers will hash it",
                 type(exc).__name__,
             )
+        return None if copied else etag
 
     async def _tag(self, key: str, completed: dict[str, Any], sha256: str) -> bool:
         """Tag the version ``completed`` names; ``False`` if tagging is refused here."""

@@ -176,15 +176,16 @@ class S3Backend(Backend):
         )
         sha256 = known_sha or streamed_sha
         assert sha256 is not None
+        etag: str | None = completed.get("ETag")
         if known_sha is None:
             # Shielded: the bytes are in place, so finish even if the caller is cancelled.
             with anyio.CancelScope(shield=True):
-                await self._objects.record(
+                etag = await self._objects.record(
                     key, completed, sha256=sha256, size=size, mime=mime, metadata=metadata
                 )
         if write is not None:  # whatever CreateMultipartUpload's headers did
             await write.settle(None, again=True)
-        return self._objects.written(key, size, mime, metadata, sha256)
+        return self._objects.written(key, size, mime, metadata, sha256, etag)
 
     # ------------------------------------------------------------------- reading
 
@@ -319,6 +320,7 @@ class S3Backend(Backend):
                         size_bytes=item.get("Size", 0),
                         mime_type=None,
                         last_modified=item["LastModified"].astimezone(timezone.utc),
+                        etag=item.get("ETag", "").strip('"') or None,
                     )
                 )
             folders = []
