@@ -27,6 +27,7 @@ from .test_s3 import make_store, multipart_uploads
 MiB = 1024 * 1024
 KEY = "DEAL-1/big.bin"
 TEST_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+SECRET = "the-stores-shared-secret-0123"
 SMALL_PARTS = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB, "parts_in_flight": 2}
 
 
@@ -117,10 +118,11 @@ async def test_multipart_sha256_is_read_back_in_at_most_two_requests(
         "file": lambda: (scratch / "big.bin").open("rb"),
         "bytes": lambda: data,
     }
-    async with make_store(moto_server, bucket, **SMALL_PARTS) as writer:
+    # Tags are trusted under the stores' shared secret (without one they are hints).
+    async with make_store(moto_server, bucket, sha256_key=SECRET, **SMALL_PARTS) as writer:
         meta = await writer.put(KEY, sources[kind](), metadata={"kind": kind})
         assert meta.sha256 == sha(data)
-    async with through(proxy, bucket) as reader:  # another process, as it were
+    async with through(proxy, bucket, sha256_key=SECRET) as reader:  # another process
         first = await reader.get_metadata(KEY)
         assert (first.sha256, first.size_bytes, first.metadata) == (
             sha(data),

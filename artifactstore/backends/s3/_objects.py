@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import logging
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
@@ -47,6 +48,8 @@ class Objects:
         self.tagging_refused = settings.sha256_record == "copy"
         #: The bucket's Object Lock, beneath the store's holds (see ``_lock``).
         self.lock = ObjectLock(self)
+        #: The secret of the HMAC that makes a tag trusted (``None``: tags are hints).
+        self._secret = settings.sha256_key.encode() if settings.sha256_key else None
 
     def object_key(self, key: str) -> str:
         """The object key of a store key (under the prefix)."""
@@ -207,13 +210,17 @@ class Objects:
 
     # ---- SHA-256s not in the metadata (see ``_sha``) ------------------------------
 
-    async def sha256_of(self, key: str, answer: dict[str, Any], *, download: bool) -> str | None:
+    async def sha256_of(
+        self, key: str, answer: dict[str, Any], *, download: bool, hints: bool = False
+    ) -> str | None:
         """The SHA-256 of the version of ``key`` that ``answer`` (HEAD or GET) describes.
 
         From the metadata, what this store learned, or the object's tags (if its
-        metadata says they hold it); else, with ``download``, by hashing the object
-        (once per version). ``None`` when it is not known without downloading, or
-        the version was replaced meanwhile.
+        metadata says they hold it, and their HMAC checks); else, with ``download``,
+        by hashing the object (once per version). ``None`` when it is not known
+        without downloading, or the version was replaced meanwhile. With ``hints``
+        (only for a caller about to read the bytes and check them), a tag that is not
+        trusted is returned too, but never remembered.
         """
         user = _meta.decode(answer.get("Metadata") or {})
         sha256 = _sha.recorded(user)
@@ -221,24 +228,39 @@ class Objects:
             return sha256
         version = _sha.version_of(self.object_key(key), answer)
         sha256 = self.known.get(version)
+        hint: str | None = None
         if sha256 is None and user.get(SHA_FIELD) == _sha.TAG_MARK:
-            sha256 = await self._from_tags(key, answer)
-            if sha256 is not None:
+            tagged, trusted = await self._from_tags(key, answer)
+            if trusted and tagged is not None:
+                sha256 = tagged
                 self.known.remember(version, sha256)
+            else:
+                hint = tagged
         if sha256 is None and download:
             sha256 = await self.known.once(version, lambda: self.hash_version(key, answer["ETag"]))
-        return sha256
+        return sha256 if sha256 is not None or not hints else hint
 
-    async def _from_tags(self, key: str, answer: dict[str, Any]) -> str | None:
+    def _mac(self, key: str, etag: str, sha256: str) -> str | None:
+        if self._secret is None:
+            return None
+        return _sha.mac(self._secret, self.bucket, self.object_key(key), etag, sha256)
+
+    async def _from_tags(self, key: str, answer: dict[str, Any]) -> tuple[str | None, bool]:
         client = await self.client.get()
         try:
             with self.errors(key, "reading the tags of"):
                 tags = await client.get_object_tagging(Bucket=self.bucket, Key=self.object_key(key))
         except ArtifactStoreError as exc:
             if isinstance(exc, ArtifactNotFoundError) or refused_feature(exc):
-                return None  # gone (the caller looks again), or no tags here: hash it
+                return None, False  # gone (the caller looks again), or no tags here: hash it
             raise
-        return _sha.from_tags(tags.get("TagSet", []), answer["ETag"])
+        etag = answer["ETag"]
+
+        def check(sha256: str, signature: str) -> bool:
+            expected = self._mac(key, etag, sha256)
+            return expected is not None and hmac.compare_digest(expected, signature.lower())
+
+        return _sha.from_tags(tags.get("TagSet", []), etag, check)
 
     async def record(
         self,
@@ -298,7 +320,9 @@ class Objects:
                 await client.put_object_tagging(
                     Bucket=self.bucket,
                     Key=self.object_key(key),
-                    Tagging=_sha.tag_set(sha256, completed["ETag"]),
+                    Tagging=_sha.tag_set(
+                        sha256, completed["ETag"], self._mac(key, completed["ETag"], sha256)
+                    ),
                     **extra,
                 )
         except ArtifactNotFoundError:

@@ -15,6 +15,7 @@ ARTIFACT_S3_SSE                         server-side encryption: AES256 or aws:km
 ARTIFACT_S3_SSE_KMS_KEY_ID              the KMS key id, with ARTIFACT_S3_SSE=aws:kms
 ARTIFACT_S3_MAX_ATTEMPTS     5          attempts per S3 request (standard retry mode)
 ARTIFACT_S3_OBJECT_LOCK_MODE GOVERNANCE retentions' Object Lock mode: GOVERNANCE or COMPLIANCE
+ARTIFACT_S3_SHA256_KEY                  the secret that makes SHA-256 tags trusted (16+ chars)
 ============================ ========== ======================================================
 """
 
@@ -98,6 +99,10 @@ class S3Settings:
     #: sets: "GOVERNANCE" (lifted by whoever holds s3:BypassGovernanceRetention) or
     #: "COMPLIANCE" (by nobody until it ends). See docs/s3-backend.md.
     object_lock_mode: str = "GOVERNANCE"
+    #: The secret (16 characters or more) of the HMAC that makes a SHA-256 recorded
+    #: in an object's tags trusted; without it tags are hints, never believed
+    #: without reading the bytes. Never part of the store URL. See docs/s3-backend.md.
+    sha256_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, bucket: str, **options: Any) -> S3Settings:
@@ -185,6 +190,14 @@ class S3Settings:
                     setting="ARTIFACT_S3_OBJECT_LOCK_MODE",
                 )
             options["object_lock_mode"] = lock_mode.upper()
+        sha256_key = env(environ, "ARTIFACT_S3_SHA256_KEY")
+        if sha256_key is not None:
+            if len(sha256_key) < 16:  # the value is a secret: never in the message
+                raise StorageConfigError(
+                    "ARTIFACT_S3_SHA256_KEY must be a secret of 16 characters or more",
+                    setting="ARTIFACT_S3_SHA256_KEY",
+                )
+            options["sha256_key"] = sha256_key
         return options
 
     @staticmethod
@@ -243,6 +256,10 @@ class S3Settings:
             raise bad("multipart_threshold", "must be positive")
         if self.sha256_record not in ("tag", "copy"):
             raise bad("sha256_record", f"{self.sha256_record!r} is not tag or copy")
+        if self.sha256_key is not None and (
+            not isinstance(self.sha256_key, str) or len(self.sha256_key) < 16
+        ):
+            raise bad("sha256_key", "must be a secret of 16 characters or more")
         if self.single_copy_limit < _MIN_PART:
             raise bad("single_copy_limit", f"must be at least {_MIN_PART} bytes")
         if self.object_lock_mode not in LOCK_MODES:

@@ -210,13 +210,14 @@ class S3Backend(Backend):
         learn: Callable[[str], None] | None = None
         if meta.sha256 is None:
             try:  # recorded in a tag? Never a download here, for a range of a few bytes.
-                sha256 = await self._objects.sha256_of(key, answer, download=False)
+                sha256 = await self._objects.sha256_of(key, answer, download=False, hints=True)
             except BaseException:
                 answer["Body"].close()
                 raise
-            if sha256 is not None:
+            if sha256 is not None:  # trusted, or a hint the bytes read are checked against
                 meta = dataclasses.replace(meta, sha256=sha256)
-            elif "Range" not in args:  # the whole object: learn its SHA-256 as it is read
+            if self._objects.known.get(version) is None and "Range" not in args:
+                # The whole object: learn its SHA-256 as it is read.
                 learn = functools.partial(self._objects.known.remember, version)
         body, length = answer["Body"], answer.get("ContentLength", 0)
         return S3Opened(self._bucket, meta, body, length, chunk, learn=learn)

@@ -1,0 +1,139 @@
+"""What the S3 backend believes about an object, and what it writes: issue 23's third round.
+
+- A SHA-256 in an object's tags is trusted only with a valid HMAC under the
+  store's secret (``sha256_key``); otherwise it is a hint, never the basis of
+  ``get_metadata``, ``check_artifacts`` or ``copy_artifacts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from artifactstore import ArtifactIntegrityError, MemoryArtifactStore, S3ArtifactStore
+from artifactstore.transfer import check_artifacts, copy_artifacts
+
+from .s3server import MotoServer, boto3_client, new_bucket
+from .test_s3 import make_store
+
+MiB = 1024 * 1024
+KEY = "DEAL-1/big.bin"
+SMALL_PARTS = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB, "parts_in_flight": 2}
+SECRET = "a-secret-of-the-store-0123456789"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def chunks(data: bytes, piece: int = 1 << 20) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), piece):
+        yield data[i : i + piece]
+
+
+@pytest.fixture
+def bucket(moto_server: MotoServer) -> str:
+    return new_bucket(moto_server)
+
+
+def forge(server: MotoServer, bucket: str, key: str, sha256: str, **extra: str) -> None:
+    """What a principal allowed only s3:PutObjectTagging can do: the ETag is public."""
+    raw = boto3_client(server.endpoint)
+    etag = raw.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    tags = {"artifactstore-sha256": sha256, "artifactstore-etag": etag, **extra}
+    raw.put_object_tagging(
+        Bucket=bucket,
+        Key=key,
+        Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+    )
+
+
+def tags_of(server: MotoServer, bucket: str, key: str = KEY) -> dict[str, str]:
+    tags = boto3_client(server.endpoint).get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+# ---------------------------------------------------------------- item 1: forged tags
+
+
+@pytest.mark.parametrize("secret", [None, SECRET])
+async def test_a_forged_tag_is_not_reported_as_the_sha256(
+    moto_server: MotoServer, bucket: str, secret: str | None
+) -> None:
+    real, other = os.urandom(6 * MiB), os.urandom(6 * MiB)
+    async with make_store(moto_server, bucket, sha256_key=secret, **SMALL_PARTS) as writer:
+        assert (await writer.put(KEY, chunks(real))).sha256 == sha(real)
+    genuine = tags_of(moto_server, bucket)
+    assert ("artifactstore-sha256-mac" in genuine) == (secret is not None)
+    forge(
+        moto_server,
+        bucket,
+        KEY,
+        sha(other),
+        **{k: v for k, v in genuine.items() if k == "artifactstore-sha256-mac"},
+    )  # a MAC copied along does not fit another SHA-256
+    async with make_store(moto_server, bucket, sha256_key=secret) as reader:
+        assert (await reader.get_metadata(KEY)).sha256 == sha(real)
+    async with make_store(moto_server, bucket, sha256_key=secret) as reader:
+        # A read checks its bytes against the tag: the forgery is caught there too.
+        with pytest.raises(ArtifactIntegrityError):
+            await reader.get(KEY, verify=True)
+        # ... and what it learned from the bytes is the truth, not the tag.
+        assert (await reader.get_metadata(KEY)).sha256 == sha(real)
+
+
+async def test_with_a_secret_a_genuine_tag_is_trusted_without_a_download(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    data = os.urandom(6 * MiB)
+    async with make_store(moto_server, bucket, sha256_key=SECRET, **SMALL_PARTS) as writer:
+        await writer.put(KEY, chunks(data))
+    # Believed from the tag (no GetObject) by a store with the same secret; hashed by
+    # a store with another one.
+    async with make_store(moto_server, bucket, sha256_key=SECRET) as reader:
+        assert (await reader.get_metadata(KEY)).sha256 == sha(data)
+    async with make_store(moto_server, bucket, sha256_key="another-secret-0123456") as other:
+        assert (await other.get_metadata(KEY)).sha256 == sha(data)  # hashed: not trusted
+
+
+@pytest.mark.parametrize("forged_side", ["dst", "src"])
+async def test_check_and_copy_do_not_trust_a_forged_tag(
+    moto_server: MotoServer, bucket: str, forged_side: str
+) -> None:
+    """Same size, different bytes; the S3 side's tag claims the other side's SHA-256."""
+    s3_bytes, mem_bytes = os.urandom(6 * MiB), os.urandom(6 * MiB)
+    memory = MemoryArtifactStore()
+    await memory.put(KEY, mem_bytes)
+    async with make_store(moto_server, bucket, **SMALL_PARTS) as s3:
+        await s3.put(KEY, chunks(s3_bytes))
+        forge(moto_server, bucket, KEY, sha(mem_bytes))
+    async with make_store(moto_server, bucket, **SMALL_PARTS) as s3:
+        src, dst = (memory, s3) if forged_side == "dst" else (s3, memory)
+        checked = await check_artifacts(src, dst)
+        assert checked.different == (KEY,)
+        assert checked.same == ()
+        copied = await copy_artifacts(src, dst)
+        assert copied.skipped == 0
+        assert copied.conflicts == 1
+
+
+def test_the_secret_comes_from_the_environment_and_stays_out_of_sight() -> None:
+    from artifactstore.backends.s3 import S3Settings
+    from artifactstore.errors import StorageConfigError
+
+    environ = {"ALLOW_CLOUD_DEFAULT": "true", "AWS_S3_BUCKET": "b"}
+    settings = S3Settings.from_env({**environ, "ARTIFACT_S3_SHA256_KEY": SECRET})
+    assert settings.sha256_key == SECRET
+    assert SECRET not in repr(settings)
+    with pytest.raises(StorageConfigError) as bad:
+        S3Settings.from_env({**environ, "ARTIFACT_S3_SHA256_KEY": "short"})
+    assert bad.value.setting == "ARTIFACT_S3_SHA256_KEY"
+    assert "short" not in str(bad.value)
+    with pytest.raises(StorageConfigError):
+        S3Settings.build("b", sha256_key="short")
+    store = S3ArtifactStore("b", sha256_key=SECRET)
+    assert SECRET not in store.url
+    assert SECRET not in repr(store)
