@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,67 @@ def test_the_secret_comes_from_the_environment_and_stays_out_of_sight() -> None:
     store = S3ArtifactStore("b", sha256_key=SECRET)
     assert SECRET not in store.url
     assert SECRET not in repr(store)
+
+
+# ---------------------------------------------------------------- item 10: copies
+
+
+@pytest.mark.parametrize("size", [300_000, 11 * MiB], ids=["single-part", "multipart"])
+async def test_a_copy_never_records_a_sha256_it_did_not_prove(
+    moto_server: MotoServer, bucket: str, size: int
+) -> None:
+    """The source is replaced between the copy's HEAD and its UploadPartCopy, and moto
+    copies despite the stale x-amz-copy-source-if-match: the SHA-256 recorded at the
+    destination must still be that of the bytes it holds."""
+    first, second = os.urandom(size), os.urandom(size)
+    raw = boto3_client(moto_server.endpoint)
+    async with make_store(moto_server, bucket, sha256_key=SECRET, **SMALL_PARTS) as store:
+        await store.put("DEAL-1/a.bin", chunks(first) if size > 5 * MiB else first)
+        client = await store._s3._client.get()
+        replaced: list[bool] = []
+
+        def race(**_: Any) -> None:
+            if not replaced:  # blocking, on purpose: nothing else may run
+                replaced.append(True)
+                raw.put_object(Bucket=bucket, Key="DEAL-1/a.bin", Body=second)
+
+        for name in ("CopyObject", "UploadPartCopy"):
+            client.meta.events.register(f"before-call.s3.{name}", race)
+        meta = await store.copy("DEAL-1/a.bin", "DEAL-1/b.bin")
+        assert replaced
+        assert meta.sha256 == sha(second)
+    async with make_store(moto_server, bucket, sha256_key=SECRET) as fresh:
+        assert await fresh.get("DEAL-1/b.bin", verify=True) == second
+        assert (await fresh.get_metadata("DEAL-1/b.bin")).sha256 == sha(second)
+    assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+async def test_a_copy_that_nothing_proves_is_hashed_before_its_sha256_is_recorded(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    """A source uploaded by another tool in parts of unequal sizes: no copy can have
+    its part ETags, so the destination is hashed, then its SHA-256 recorded."""
+    parts = [os.urandom(5 * MiB), os.urandom(6 * MiB), os.urandom(MiB)]
+    raw = boto3_client(moto_server.endpoint)
+    upload = raw.create_multipart_upload(Bucket=bucket, Key="DEAL-1/odd.bin")
+    done = [
+        {"PartNumber": n, "ETag": raw.upload_part(
+            Bucket=bucket, Key="DEAL-1/odd.bin", UploadId=upload["UploadId"], PartNumber=n, Body=p
+        )["ETag"]}
+        for n, p in enumerate(parts, start=1)
+    ]  # fmt: skip
+    raw.complete_multipart_upload(
+        Bucket=bucket,
+        Key="DEAL-1/odd.bin",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": done},
+    )
+    data = b"".join(parts)
+    async with make_store(moto_server, bucket, sha256_key=SECRET, **SMALL_PARTS) as store:
+        meta = await store.copy("DEAL-1/odd.bin", "DEAL-2/odd.bin")
+        assert meta.sha256 == sha(data)
+    async with make_store(moto_server, bucket, sha256_key=SECRET) as fresh:
+        assert (await fresh.get_metadata("DEAL-2/odd.bin")).sha256 == sha(data)
+        assert await fresh.get("DEAL-2/odd.bin", verify=True) == data
+    assert tags_of(moto_server, bucket, "DEAL-2/odd.bin")["artifactstore-sha256"] == sha(data)
+    assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -26,6 +26,8 @@ destination's legal hold and retention (``_lock``).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,9 +38,11 @@ import anyio
 from ... import keys as _keys
 from ...errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
 from ...metadata import ArtifactMetadata, guess_mime_type
-from ._errors import SourceChanged
+from . import _proof
+from ._errors import SourceChanged, Unproven
 from ._objects import Objects
 from ._settings import S3Settings
+from ._sha import TAG_MARK
 from ._upload import server_copy, unwrap
 
 __all__ = ["copy", "delete_prefix", "is_key", "store_url"]
@@ -62,9 +66,13 @@ def is_key(key: str) -> bool:
 
 
 async def copy(objects: Objects, src: str, dst: str, *, if_not_exists: bool) -> ArtifactMetadata:
-    """Copy ``src`` to ``dst`` within the bucket, server-side; return ``dst``'s metadata."""
+    """Copy ``src`` to ``dst`` within the bucket, server-side; return ``dst``'s metadata.
+
+    The SHA-256 recorded is proven to be that of the bytes copied (see ``_proof``).
+    """
     settings = objects.settings
     client = await objects.client.get()
+    unprovable = False  # the source did not change, yet its parts proved nothing
     for _attempt in range(COPY_ATTEMPTS):
         head = await objects.head_object(src)
         meta = objects.metadata(src, head)
@@ -76,36 +84,79 @@ async def copy(objects: Objects, src: str, dst: str, *, if_not_exists: bool) -> 
         if meta.size_bytes == 0:
             # Nothing to copy: a PutObject says the same, with no condition on a source.
             return await objects.put_object(dst, b"", mime, user, if_not_exists)
-        args = objects.headers(mime, user, sha256)
+        etag = head["ETag"]
+        try:
+            step = (
+                None
+                if unprovable
+                else await _proof.part_step(
+                    client,
+                    bucket=objects.bucket,
+                    object_key=objects.object_key(src),
+                    etag=etag,
+                    size=meta.size_bytes,
+                    single_copy_limit=settings.single_copy_limit,
+                    errors=lambda doing: _copy_errors(objects, src, dst, doing),
+                )
+            )
+        except SourceChanged:
+            continue
+        # Unprovable: no SHA-256 in the metadata (the mark), recorded once hashed.
+        args = objects.headers(mime, user, sha256 if step else TAG_MARK)
         args.update({name: head[name] for name in _CARRIED if head.get(name)})
         write = await objects.lock.for_write(dst)
         if write is not None:  # Object Lock: the destination's legal hold and retention
             args.update(write.args())
         try:
-            await server_copy(
+            completed = await server_copy(
                 client,
                 bucket=objects.bucket,
                 source_key=objects.object_key(src),
                 key=objects.object_key(dst),
-                etag=head["ETag"],
+                etag=etag,
                 size=meta.size_bytes,
                 args=args,
                 errors=lambda doing: _copy_errors(objects, src, dst, doing),
-                single_copy_limit=await objects.copy_limit(),
                 part_size=settings.part_size,
                 parts_in_flight=settings.parts_in_flight,
                 if_not_exists=if_not_exists,
+                step=step or settings.part_size,
+                prove=functools.partial(_proof.proves, etag) if step else None,
             )
+        except Unproven:
+            # Changed since the HEAD, or ETags that are not MD5s (SSE-KMS, some servers).
+            with contextlib.suppress(ArtifactNotFoundError):
+                unprovable = (await objects.head_object(src))["ETag"] == etag
+            continue
         except SourceChanged:
             continue  # the source was replaced after the HEAD: copy the new one
         if write is not None:  # part by part: given them again once complete
             await write.settle(None, again=True)
+        if step is None:
+            sha256 = await _record_copied(objects, dst, completed, meta.size_bytes, mime, user)
         return objects.written(dst, meta.size_bytes, mime, user, sha256)
     raise StorageBackendError(
         f"{src!r} in bucket {objects.bucket!r} kept being replaced while it was copied to "
         f"{dst!r}; try again",
         key=src,
     )
+
+
+async def _record_copied(
+    objects: Objects,
+    dst: str,
+    completed: dict[str, Any],
+    size: int,
+    mime: str,
+    user: dict[str, str],
+) -> str:
+    """Hash the version a copy that proved nothing wrote, and record its SHA-256."""
+    sha256 = await objects.hash_version(dst, completed["ETag"])
+    if sha256 is None:  # replaced since by another writer: theirs is read as theirs
+        return (await objects.head(dst)).sha256 or ""
+    with anyio.CancelScope(shield=True):
+        await objects.record(dst, completed, sha256=sha256, size=size, mime=mime, metadata=user)
+    return sha256
 
 
 @contextmanager

@@ -7,6 +7,7 @@ per store, rather than the functions reaching into the store's private members.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import logging
@@ -23,6 +24,7 @@ from ._body import Body
 from ._client import S3Client
 from ._errors import SourceChanged, map_errors, precondition_failed, refused_feature
 from ._lock import ObjectLock
+from ._proof import part_step, proves
 from ._settings import S3Settings
 from ._signing import PAYLOAD_SHA256
 from ._upload import hash_update, server_copy, sha256_checksum
@@ -144,15 +146,6 @@ class Objects:
         if write is not None:
             await write.settle(answer.get("VersionId"))
         return self.written(key, len(data), mime, metadata, sha256)
-
-    async def copy_limit(self) -> int:
-        """The largest object copied by one CopyObject: none on a bucket with Object Lock.
-
-        There, CopyObject needs the source's MD5 (which S3 does not have for an object
-        uploaded in parts) when the bucket has a default retention; UploadPartCopy
-        does not (see ``_lock``).
-        """
-        return 0 if await self.lock.enabled() else self.settings.single_copy_limit
 
     async def head(self, key: str) -> ArtifactMetadata:
         """The metadata of ``key``, its SHA-256 included (objects stored by others hashed)."""
@@ -286,19 +279,33 @@ class Objects:
             if not self.tagging_refused and await self._tag(key, completed, sha256):
                 return
             # The fallback: the object copied onto itself with the SHA-256 in its
-            # metadata, only if it is still this version (CopySourceIfMatch).
+            # metadata, only if the parts copied prove it is still this version.
+            client = await self.client.get()
+            errors = lambda doing: self.errors(key, "recording the SHA-256 of")  # noqa: E731
+            step = await part_step(
+                client,
+                bucket=self.bucket,
+                object_key=object_key,
+                etag=etag,
+                size=size,
+                single_copy_limit=self.settings.single_copy_limit,
+                errors=errors,
+            )
+            if step is None:  # ETags that are not MD5s: nothing proves the copy's source
+                raise StorageBackendError("the stamping copy cannot be proven here", key=key)
             await server_copy(
-                await self.client.get(),
+                client,
                 bucket=self.bucket,
                 source_key=object_key,
                 key=object_key,
                 etag=etag,
                 size=size,
                 args=self.headers(mime, metadata, sha256),
-                errors=lambda doing: self.errors(key, "recording the SHA-256 of"),
-                single_copy_limit=await self.copy_limit(),
+                errors=errors,
                 part_size=self.settings.part_size,
                 parts_in_flight=self.settings.parts_in_flight,
+                step=step,
+                prove=functools.partial(proves, etag),
             )
         except SourceChanged:
             pass  # replaced by another writer since: theirs stands, not given our SHA-256
