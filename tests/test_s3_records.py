@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -14,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from artifactstore import ArtifactIntegrityError, MemoryArtifactStore, S3ArtifactStore
+from artifactstore import (
+    ArtifactIntegrityError,
+    InvalidKeyError,
+    MemoryArtifactStore,
+    S3ArtifactStore,
+)
 from artifactstore.transfer import check_artifacts, copy_artifacts
 
 from .s3server import MotoServer, boto3_client, new_bucket
@@ -202,3 +208,142 @@ async def test_a_copy_that_nothing_proves_is_hashed_before_its_sha256_is_recorde
         assert await fresh.get("DEAL-2/odd.bin", verify=True) == data
     assert tags_of(moto_server, bucket, "DEAL-2/odd.bin")["artifactstore-sha256"] == sha(data)
     assert raw.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+# ---------------------------------------------------------------- item 11: storage_uri
+
+
+async def test_storage_uri_is_the_objects_address_and_is_accepted_back(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    raw = boto3_client(moto_server.endpoint)
+    async with (
+        make_store(moto_server, bucket, prefix="prod") as prod,
+        make_store(moto_server, bucket, prefix="staging") as staging,
+    ):
+        a = await prod.put("DEAL-42/x.pdf", b"prod bytes")
+        b = await staging.put("DEAL-42/x.pdf", b"staging bytes")
+        assert a.storage_uri == f"s3://{bucket}/prod/DEAL-42/x.pdf"
+        assert b.storage_uri == f"s3://{bucket}/staging/DEAL-42/x.pdf"
+        assert a.to_db_row()["storage_uri"] != b.to_db_row()["storage_uri"]
+        # The URI is where other S3 tools find the object.
+        assert raw.get_object(Bucket=bucket, Key="prod/DEAL-42/x.pdf")["Body"].read() == (
+            b"prod bytes"
+        )
+        listed = [m async for m in prod.list("DEAL-42")]
+        assert [m.storage_uri for m in listed] == [a.storage_uri]
+        # Its own URI, new form and old form (written before), name its own key.
+        assert await prod.get(a.storage_uri) == b"prod bytes"
+        assert await prod.get(f"s3://{bucket}/DEAL-42/x.pdf") == b"prod bytes"
+        assert prod.normalize_key(a.storage_uri) == "DEAL-42/x.pdf"
+        # A key starting with the prefix's name: its new-form URI is unambiguous.
+        c = await prod.put("prod/y.pdf", b"y")
+        assert c.storage_uri == f"s3://{bucket}/prod/prod/y.pdf"
+        assert prod.normalize_key(c.storage_uri) == "prod/y.pdf"
+        # Another bucket is refused; so is another prefix once the old form is off.
+        with pytest.raises(InvalidKeyError):
+            await prod.get("s3://other-bucket/prod/DEAL-42/x.pdf")
+    async with make_store(moto_server, bucket, prefix="prod", legacy_uris=False) as strict:
+        assert await strict.get(a.storage_uri) == b"prod bytes"
+        with pytest.raises(InvalidKeyError, match="another store"):
+            await strict.get(b.storage_uri)
+        with pytest.raises(InvalidKeyError):
+            strict.normalize_key(f"s3://{bucket}/DEAL-42/x.pdf")
+        assert "legacy_uris=false" in strict.url
+
+
+def test_a_sync_store_takes_the_uri_too(moto_server: MotoServer, bucket: str) -> None:
+    from artifactstore.sync import SyncArtifactStore
+
+    with SyncArtifactStore(make_store(moto_server, bucket, prefix="prod")) as store:
+        meta = store.put("DEAL-1/a.txt", b"a")
+        assert meta.storage_uri == f"s3://{bucket}/prod/DEAL-1/a.txt"
+        assert store.get(meta.storage_uri) == b"a"
+
+
+# ---------------------------------------------------------------- item 9d: cleanup
+
+
+@pytest.mark.parametrize("prefix", ["", "prod"])
+async def test_cleanup_aborts_only_the_librarys_own_uploads(
+    moto_server: MotoServer, bucket: str, prefix: str
+) -> None:
+    raw = boto3_client(moto_server.endpoint)
+    under = f"{prefix}/" if prefix else ""
+    # Other tools' uploads, at keys this store could write, plain and with a checksum.
+    theirs = {
+        raw.create_multipart_upload(Bucket=bucket, Key=f"{under}DEAL-1/theirs.bin")["UploadId"],
+        raw.create_multipart_upload(
+            Bucket=bucket, Key=f"{under}DEAL-1/crc.bin", ChecksumAlgorithm="CRC32"
+        )["UploadId"],
+    }
+    # One of ours, left behind as by a killed process: its abort never reaches S3.
+    store = make_store(moto_server, bucket, prefix=prefix, **SMALL_PARTS)
+    async with store:
+        client = await store._s3._client.get()
+
+        def refuse(**_: Any) -> None:
+            raise ConnectionError("the process died")
+
+        client.meta.events.register("before-call.s3.AbortMultipartUpload", refuse)
+
+        async def failing() -> AsyncIterator[bytes]:
+            yield os.urandom(6 * MiB)
+            raise OSError("the source broke")
+
+        with pytest.raises(OSError, match="the source broke"):
+            await store.put("DEAL-1/ours.bin", failing())
+        client.meta.events.unregister("before-call.s3.AbortMultipartUpload", refuse)
+        left = raw.list_multipart_uploads(Bucket=bucket)["Uploads"]
+        assert len(left) == 3
+        assert await store.cleanup(older_than=0) == 1
+    remaining = raw.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert {u["UploadId"] for u in remaining} == theirs
+
+
+# ---------------------------------------------------------------- item 5: metadata
+
+
+async def test_control_characters_in_foreign_metadata_are_escaped_on_read_back(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    """Another tool writes metadata that decodes (RFC 2047) to ESC, BEL, CSI, a C1
+    control and a bidi override: get_metadata, a stream and a copy show them escaped,
+    never raw, and the escaped values can be put again as they are."""
+    raw = boto3_client(moto_server.endpoint)
+
+    def word(text: str) -> str:
+        return f"=?UTF-8?B?{base64.b64encode(text.encode()).decode()}?="
+
+    raw.put_object(
+        Bucket=bucket,
+        Key="DEAL-1/x.txt",
+        Body=b"foreign",
+        Metadata={
+            "title": word("\x1b[31mred\x07"),
+            "csi": word("a\x9b2Jb"),
+            "name": word("invoice\u202efdp.exe"),
+            "plain": "ok",
+            "quoted": "=?utf-8?q?tab=09here?=",
+        },
+    )
+    expected = {
+        "title": "\\u001b[31mred\\u0007",
+        "csi": "a\\u009b2Jb",
+        "name": "invoice\\u202efdp.exe",
+        "plain": "ok",
+        "quoted": "tab\\u0009here",
+    }
+    memory = MemoryArtifactStore()
+    async with make_store(moto_server, bucket) as store:
+        meta = await store.get_metadata("DEAL-1/x.txt")
+        assert dict(meta.metadata) == expected
+        async with store.stream("DEAL-1/x.txt") as stream:
+            assert dict(stream.metadata.metadata) == expected
+        copied = await store.copy("DEAL-1/x.txt", "DEAL-2/x.txt")
+        assert dict(copied.metadata) == expected
+        assert dict((await store.get_metadata("DEAL-2/x.txt")).metadata) == expected
+        report = await copy_artifacts(store, memory)  # puts the escaped values again
+        assert report.failed == 0
+        assert report.copied == 2
+    assert dict((await memory.get_metadata("DEAL-1/x.txt")).metadata) == expected

@@ -30,11 +30,13 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import anyio
 
+from ... import _telemetry
 from ... import keys as _keys
 from ...errors import ArtifactNotFoundError, InvalidKeyError, StorageBackendError
 from ...metadata import ArtifactMetadata, guess_mime_type
@@ -45,7 +47,7 @@ from ._settings import S3Settings
 from ._sha import TAG_MARK
 from ._upload import server_copy, unwrap
 
-__all__ = ["copy", "delete_prefix", "is_key", "store_url"]
+__all__ = ["cleanup", "copy", "delete_prefix", "is_key", "store_url"]
 
 #: Looks at a source that keeps being replaced under a copy before giving up.
 COPY_ATTEMPTS = 4
@@ -235,6 +237,49 @@ async def delete_prefix(objects: Objects, prefix: str) -> int:
     return deleted
 
 
+#: The mark of this library's multipart uploads in ListMultipartUploads (see ``cleanup``).
+OWN_UPLOAD_CHECKSUM = "SHA256"
+
+
+async def cleanup(objects: Objects, older_than: float) -> int:
+    """Abort this library's incomplete uploads under the prefix, begun ``older_than`` s ago.
+
+    ListMultipartUploads tells only an upload's key, id, start, owner, storage class
+    and checksum algorithm. Every put upload of this library is created with
+    ``ChecksumAlgorithm=SHA256`` (each part carries its SHA-256): that is its mark.
+    An upload is aborted only if it has the mark and its key is one this store
+    writes (under its prefix, a valid key); other tools' uploads are left alone.
+    """
+    client = await objects.client.get()
+    cutoff = datetime.now(timezone.utc).timestamp() - older_than
+    strip = len(objects.prefix) + 1 if objects.prefix else 0
+    args: dict[str, Any] = {"Bucket": objects.bucket}
+    if objects.prefix:
+        args["Prefix"] = f"{objects.prefix}/"
+    aborted = 0
+    while True:
+        with objects.errors(None, "listing the incomplete uploads of"):
+            page = await client.list_multipart_uploads(**args)
+        for upload in page.get("Uploads", []):
+            key: str = upload["Key"]
+            if (
+                upload["Initiated"].timestamp() > cutoff
+                or upload.get("ChecksumAlgorithm") != OWN_UPLOAD_CHECKSUM
+                or not is_key(key[strip:])
+            ):
+                continue
+            with anyio.CancelScope(shield=True), objects.errors(key[strip:], "aborting"):
+                await client.abort_multipart_upload(
+                    Bucket=objects.bucket, Key=key, UploadId=upload["UploadId"]
+                )
+            _telemetry.upload_aborted("cleanup")
+            aborted += 1
+        if not page.get("IsTruncated"):
+            return aborted
+        args["KeyMarker"] = page.get("NextKeyMarker")
+        args["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+
 def store_url(settings: S3Settings) -> str:
     """``s3://bucket[/prefix]?[endpoint_url=...&]region=...``, as ``store_from_url`` reads it.
 
@@ -258,6 +303,8 @@ def store_url(settings: S3Settings) -> str:
             query[name] = value
     if settings.sha256_record != "tag":
         query["sha256_record"] = settings.sha256_record
+    if not settings.legacy_uris:
+        query["legacy_uris"] = "false"
     if settings.object_lock_mode != "GOVERNANCE":
         query["object_lock_mode"] = settings.object_lock_mode
     return f"s3://{settings.bucket}{path}?{urlencode(query)}"

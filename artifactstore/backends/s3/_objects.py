@@ -15,7 +15,12 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 
-from ...errors import ArtifactNotFoundError, ArtifactStoreError, StorageBackendError
+from ...errors import (
+    ArtifactNotFoundError,
+    ArtifactStoreError,
+    InvalidKeyError,
+    StorageBackendError,
+)
 from ...metadata import ArtifactMetadata
 from ...options import BeforeCommit
 from . import _metadata as _meta
@@ -58,7 +63,32 @@ class Objects:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        """The ``storage_uri`` of ``key``: the object's real address, prefix included."""
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def key_of_uri(self, uri: str) -> str:
+        """The key an ``s3://`` URI of this store names (``InvalidKeyError`` if none).
+
+        ``s3://bucket/prefix/key``, and the form earlier versions wrote without the
+        prefix (``s3://bucket/key``) unless ``legacy_uris=False``. A URI starting
+        with the prefix is read as the first form (see docs/s3-backend.md).
+        """
+        # The key as is (not URL-encoded, as S3 tools write it): strip the bucket
+        # rather than parse it as a URL ('#', '?').
+        own = f"s3://{self.bucket}/"
+        if not uri.startswith(own):
+            raise InvalidKeyError(f"{uri!r} is not in bucket {self.bucket!r}", key=uri)
+        path = uri[len(own) :]
+        if not self.prefix or path.startswith(f"{self.prefix}/"):
+            return path[len(self.prefix) + 1 :] if self.prefix else path
+        if self.settings.legacy_uris:
+            return path  # written before storage_uri carried the prefix
+        raise InvalidKeyError(
+            f"{uri!r} is not under this store's prefix {self.prefix!r} in bucket "
+            f"{self.bucket!r}: it names another store's object (this store's URIs are "
+            f"s3://{self.bucket}/{self.prefix}/<key>)",
+            key=uri,
+        )
 
     def errors(self, key: str | None, doing: str) -> AbstractContextManager[None]:
         return map_errors(self.bucket, key, doing)

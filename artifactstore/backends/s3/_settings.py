@@ -43,6 +43,7 @@ URL_OPTIONS: dict[str, type] = {
     ),
     **dict.fromkeys(("connect_timeout", "read_timeout"), float),
     "verify_bucket": bool,
+    "legacy_uris": bool,
     **dict.fromkeys(
         ("endpoint_url", "region", "profile_name", "addressing_style", "retry_mode", "sse",
          "sse_kms_key_id", "sha256_record", "object_lock_mode"),
@@ -103,6 +104,9 @@ class S3Settings:
     #: in an object's tags trusted; without it tags are hints, never believed
     #: without reading the bytes. Never part of the store URL. See docs/s3-backend.md.
     sha256_key: str | None = field(default=None, repr=False)
+    #: Accept ``s3://bucket/key`` URIs without the prefix, as ``storage_uri`` was
+    #: before it carried it; ``False`` refuses every URI outside the prefix.
+    legacy_uris: bool = True
 
     @classmethod
     def build(cls, bucket: str, **options: Any) -> S3Settings:
