@@ -347,3 +347,18 @@ async def test_control_characters_in_foreign_metadata_are_escaped_on_read_back(
         assert report.failed == 0
         assert report.copied == 2
     assert dict((await memory.get_metadata("DEAL-1/x.txt")).metadata) == expected
+
+
+def test_a_store_url_takes_the_secret_from_the_environment_never_from_the_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from artifactstore import store_from_url
+    from artifactstore.errors import StorageConfigError
+
+    monkeypatch.setenv("ARTIFACT_S3_SHA256_KEY", SECRET)
+    store = store_from_url("s3://deals/prod")
+    assert isinstance(store, S3ArtifactStore)
+    assert store.settings.sha256_key == SECRET
+    assert SECRET not in store.url
+    with pytest.raises(StorageConfigError):
+        store_from_url(f"s3://deals/prod?sha256_key={SECRET}")

@@ -15,12 +15,14 @@ ARTIFACT_S3_SSE                         server-side encryption: AES256 or aws:km
 ARTIFACT_S3_SSE_KMS_KEY_ID              the KMS key id, with ARTIFACT_S3_SSE=aws:kms
 ARTIFACT_S3_MAX_ATTEMPTS     5          attempts per S3 request (standard retry mode)
 ARTIFACT_S3_OBJECT_LOCK_MODE GOVERNANCE retentions' Object Lock mode: GOVERNANCE or COMPLIANCE
-ARTIFACT_S3_SHA256_KEY                  the secret that makes SHA-256 tags trusted (16+ chars)
+ARTIFACT_S3_SHA256_KEY                  the secret that makes SHA-256 tags trusted (16+ chars;
+                                        also read for store URLs, which never carry it)
 ============================ ========== ======================================================
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +58,19 @@ _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 MiB = 1024 * 1024
 _MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
+
+
+def _secret_from(environ: Mapping[str, str]) -> dict[str, str]:
+    """``sha256_key`` from ``ARTIFACT_S3_SHA256_KEY``, if set (checked, never shown)."""
+    sha256_key = env(environ, "ARTIFACT_S3_SHA256_KEY")
+    if sha256_key is None:
+        return {}
+    if len(sha256_key) < 16:  # the value is a secret: never in the message
+        raise StorageConfigError(
+            "ARTIFACT_S3_SHA256_KEY must be a secret of 16 characters or more",
+            setting="ARTIFACT_S3_SHA256_KEY",
+        )
+    return {"sha256_key": sha256_key}
 
 
 @dataclass(frozen=True)
@@ -194,14 +209,7 @@ class S3Settings:
                     setting="ARTIFACT_S3_OBJECT_LOCK_MODE",
                 )
             options["object_lock_mode"] = lock_mode.upper()
-        sha256_key = env(environ, "ARTIFACT_S3_SHA256_KEY")
-        if sha256_key is not None:
-            if len(sha256_key) < 16:  # the value is a secret: never in the message
-                raise StorageConfigError(
-                    "ARTIFACT_S3_SHA256_KEY must be a secret of 16 characters or more",
-                    setting="ARTIFACT_S3_SHA256_KEY",
-                )
-            options["sha256_key"] = sha256_key
+        options.update(_secret_from(environ))
         return options
 
     @staticmethod
@@ -236,7 +244,8 @@ class S3Settings:
             raise StorageConfigError(
                 f"the prefix of {shown(url)!r} is not valid: {exc}", setting="url"
             ) from None
-        return {"bucket": bucket, "prefix": prefix, **query}
+        # Like credentials, the tags' secret never comes from a URL: from the environment.
+        return {"bucket": bucket, "prefix": prefix, **query, **_secret_from(os.environ)}
 
     def _check(self) -> None:
         def bad(setting: str, why: str) -> StorageConfigError:
