@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -362,3 +364,43 @@ def test_a_store_url_takes_the_secret_from_the_environment_never_from_the_url(
     assert SECRET not in store.url
     with pytest.raises(StorageConfigError):
         store_from_url(f"s3://deals/prod?sha256_key={SECRET}")
+
+
+async def test_a_verified_read_between_completion_and_tag_waits_for_the_tag(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    """A streamed put's SHA-256 is tagged right after its completion: a reader in
+    between (another process, as it were) does not fail for want of a record."""
+    import threading
+
+    import anyio
+
+    from artifactstore.sync import SyncArtifactStore
+
+    data = os.urandom(6 * MiB)
+    completed = threading.Event()
+    writer_store = make_store(moto_server, bucket, sha256_key=SECRET, **SMALL_PARTS)
+    with SyncArtifactStore(writer_store) as writer:
+        writer.exists("DEAL-1/x")  # the writer's client exists from here on
+
+        async def hooks() -> None:
+            client = await writer_store._s3._client.get()
+            client.meta.events.register(
+                "after-call.s3.CompleteMultipartUpload", lambda **_: completed.set()
+            )
+            client.meta.events.register(  # its loop thread only: the tag comes late
+                "before-call.s3.PutObjectTagging", lambda **_: time.sleep(0.3)
+            )
+
+        writer._call(hooks)  # type: ignore[attr-defined]
+
+        def put() -> None:
+            writer.put(KEY, io.BytesIO(data))
+
+        async with (
+            make_store(moto_server, bucket, sha256_key=SECRET) as reader,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(anyio.to_thread.run_sync, put)
+            await anyio.to_thread.run_sync(completed.wait, 30)
+            assert await reader.get(KEY, verify=True) == data

@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
+
 from ...errors import (
     ArtifactNotFoundError,
     ArtifactStoreError,
@@ -38,6 +40,8 @@ __all__ = ["SHA_FIELD", "Objects"]
 
 SHA_FIELD = _meta.SHA_FIELD
 MiB = 1024 * 1024
+#: Seconds waited, one after the other, for the tag of a version just completed.
+TAG_WAITS = (0.05, 0.2, 0.5)
 log = logging.getLogger("artifactstore")
 
 
@@ -234,7 +238,13 @@ class Objects:
     # ---- SHA-256s not in the metadata (see ``_sha``) ------------------------------
 
     async def sha256_of(
-        self, key: str, answer: dict[str, Any], *, download: bool, hints: bool = False
+        self,
+        key: str,
+        answer: dict[str, Any],
+        *,
+        download: bool,
+        hints: bool = False,
+        patient: bool = False,
     ) -> str | None:
         """The SHA-256 of the version of ``key`` that ``answer`` (HEAD or GET) describes.
 
@@ -243,7 +253,9 @@ class Objects:
         by hashing the object (once per version). ``None`` when it is not known
         without downloading, or the version was replaced meanwhile. With ``hints``
         (only for a caller about to read the bytes and check them), a tag that is not
-        trusted is returned too, but never remembered.
+        trusted is returned too, but never remembered. ``patient``: a version whose
+        tag is not there yet (its writer tags it right after completing it) is looked
+        at again after each of ``TAG_WAITS`` before giving up.
         """
         user = _meta.decode(answer.get("Metadata") or {})
         sha256 = _sha.recorded(user)
@@ -252,13 +264,16 @@ class Objects:
         version = _sha.version_of(self.object_key(key), answer)
         sha256 = self.known.get(version)
         hint: str | None = None
-        if sha256 is None and user.get(SHA_FIELD) == _sha.TAG_MARK:
+        waits = list(TAG_WAITS) if patient else []
+        while sha256 is None and user.get(SHA_FIELD) == _sha.TAG_MARK:
             tagged, trusted = await self._from_tags(key, answer)
             if trusted and tagged is not None:
                 sha256 = tagged
                 self.known.remember(version, sha256)
-            else:
-                hint = tagged
+            hint = tagged
+            if tagged is not None or not waits:
+                break
+            await anyio.sleep(waits.pop(0))  # the tagging follows the completion
         if sha256 is None and download:
             sha256 = await self.known.once(version, lambda: self.hash_version(key, answer["ETag"]))
         return sha256 if sha256 is not None or not hints else hint
