@@ -404,3 +404,43 @@ async def test_a_verified_read_between_completion_and_tag_waits_for_the_tag(
             group.start_soon(anyio.to_thread.run_sync, put)
             await anyio.to_thread.run_sync(completed.wait, 30)
             assert await reader.get(KEY, verify=True) == data
+
+
+async def test_a_late_tag_that_clobbers_a_newer_versions_tag_is_repaired(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    """Our streamed put completes; another writer's streamed put replaces it and tags
+    it; then our tagging lands, replacing their tag set. Theirs gets its record back."""
+    from artifactstore.backends.s3._sha import mac
+
+    ours, theirs = os.urandom(6 * MiB), os.urandom(100)
+    raw = boto3_client(moto_server.endpoint)
+    store = make_store(moto_server, bucket, sha256_key=SECRET, **SMALL_PARTS)
+    async with store as s:
+        client = await store._s3._client.get()
+
+        replaced: list[bool] = []
+
+        def overwrite(**_: Any) -> None:  # blocking, on purpose: nothing else may run
+            if replaced:
+                return
+            replaced.append(True)
+            raw.put_object(
+                Bucket=bucket, Key=KEY, Body=theirs, Metadata={"artifactstore-sha256": "tag"}
+            )
+            etag = raw.head_object(Bucket=bucket, Key=KEY)["ETag"].strip('"')
+            signature = mac(SECRET.encode(), bucket, KEY, etag, sha(theirs))
+            tags = {"artifactstore-sha256": sha(theirs), "artifactstore-etag": etag}
+            tags["artifactstore-sha256-mac"] = signature
+            raw.put_object_tagging(
+                Bucket=bucket,
+                Key=KEY,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+            )
+
+        client.meta.events.register("before-call.s3.PutObjectTagging", overwrite)
+        await s.put(KEY, chunks(ours))
+        client.meta.events.unregister("before-call.s3.PutObjectTagging", overwrite)
+    assert tags_of(moto_server, bucket)["artifactstore-sha256"] == sha(theirs)
+    async with make_store(moto_server, bucket, sha256_key=SECRET) as fresh:
+        assert await fresh.get(KEY, verify=True) == theirs

@@ -147,13 +147,15 @@ async def test_the_writing_store_reads_its_own_sha256_with_one_head(
     async with through(proxy, bucket, **SMALL_PARTS) as s:
         await s.put(KEY, chunks(data))
         assert (await s.get_metadata(KEY)).sha256 == sha(data)
-    # No rewrite (no CopyObject), and no tag read back: this store learned it.
+    # No rewrite (no CopyObject), and no tag read back: this store learned it. The
+    # HEAD after the tagging checks that no newer version's tag was clobbered.
     assert operations(proxy, bucket) == [
         "CreateMultipartUpload",
         "UploadPart",
         "UploadPart",
         "CompleteMultipartUpload",
         "PutObjectTagging",
+        "HeadObject",
         "HeadObject",
     ]
 
@@ -228,7 +230,9 @@ async def test_a_tag_meant_for_another_version_is_not_believed(
 
         client.meta.events.register("before-call.s3.PutObjectTagging", overwrite)
         assert (await s.put(KEY, chunks(ours))).sha256 == sha(ours)
-    assert tags_of(moto_server, bucket)["artifactstore-sha256"] == sha(ours)  # on theirs
+    # Our tag landed on theirs, which (marked "tag") had lost any record: the writer
+    # saw it (one HEAD after tagging) and tagged theirs with its own SHA-256.
+    assert tags_of(moto_server, bucket)["artifactstore-sha256"] == sha(theirs)
     async with make_store(moto_server, bucket) as fresh:
         assert (await fresh.get_metadata(KEY)).sha256 == sha(theirs)
 

@@ -7,7 +7,6 @@ per store, rather than the functions reaching into the store's private members.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import hmac
 import logging
@@ -29,12 +28,12 @@ from . import _metadata as _meta
 from . import _sha
 from ._body import Body
 from ._client import S3Client
-from ._errors import SourceChanged, map_errors, precondition_failed, refused_feature
+from ._errors import map_errors, precondition_failed, refused_feature
 from ._lock import ObjectLock
-from ._proof import part_step, proves
+from ._record import record as record_sha256
 from ._settings import S3Settings
 from ._signing import PAYLOAD_SHA256
-from ._upload import hash_update, server_copy, sha256_checksum
+from ._upload import hash_update, sha256_checksum
 
 __all__ = ["SHA_FIELD", "Objects"]
 
@@ -278,7 +277,8 @@ class Objects:
             sha256 = await self.known.once(version, lambda: self.hash_version(key, answer["ETag"]))
         return sha256 if sha256 is not None or not hints else hint
 
-    def _mac(self, key: str, etag: str, sha256: str) -> str | None:
+    def mac(self, key: str, etag: str, sha256: str) -> str | None:
+        """The HMAC binding ``sha256`` to this version of ``key``; ``None`` without a secret."""
         if self._secret is None:
             return None
         return _sha.mac(self._secret, self.bucket, self.object_key(key), etag, sha256)
@@ -295,7 +295,7 @@ class Objects:
         etag = answer["ETag"]
 
         def check(sha256: str, signature: str) -> bool:
-            expected = self._mac(key, etag, sha256)
+            expected = self.mac(key, etag, sha256)
             return expected is not None and hmac.compare_digest(expected, signature.lower())
 
         return _sha.from_tags(tags.get("TagSet", []), etag, check)
@@ -310,84 +310,7 @@ class Objects:
         mime: str,
         metadata: dict[str, str],
     ) -> None:
-        """Record the SHA-256 of a multipart upload just completed (its metadata: the mark).
-
-        A tag (one small request), or where tagging is refused, the object copied
-        onto itself with the SHA-256 in its metadata. Both only touch the version
-        ``completed`` names (the tag names its ETag; the copy is conditional on it),
-        so another writer's newer object is never given this SHA-256.
-        """
-        object_key = self.object_key(key)
-        etag = completed["ETag"]
-        self.known.remember((object_key, etag.strip('"'), size), sha256)
-        try:
-            if not self.tagging_refused and await self._tag(key, completed, sha256):
-                return
-            # The fallback: the object copied onto itself with the SHA-256 in its
-            # metadata, only if the parts copied prove it is still this version.
-            client = await self.client.get()
-            errors = lambda doing: self.errors(key, "recording the SHA-256 of")  # noqa: E731
-            step = await part_step(
-                client,
-                bucket=self.bucket,
-                object_key=object_key,
-                etag=etag,
-                size=size,
-                single_copy_limit=self.settings.single_copy_limit,
-                errors=errors,
-            )
-            if step is None:  # ETags that are not MD5s: nothing proves the copy's source
-                raise StorageBackendError("the stamping copy cannot be proven here", key=key)
-            await server_copy(
-                client,
-                bucket=self.bucket,
-                source_key=object_key,
-                key=object_key,
-                etag=etag,
-                size=size,
-                args=self.headers(mime, metadata, sha256),
-                errors=errors,
-                part_size=self.settings.part_size,
-                parts_in_flight=self.settings.parts_in_flight,
-                step=step,
-                prove=functools.partial(proves, etag),
-            )
-        except SourceChanged:
-            pass  # replaced by another writer since: theirs stands, not given our SHA-256
-        except ArtifactStoreError as exc:
-            # The artifact is stored: failing the put now would say it was not.
-            # Readers find no SHA-256 recorded and hash the object (once per store).
-            log.warning(  # no key, no message (it names the key): keys are confidential
-                "artifactstore: an artifact is stored, but its SHA-256 could not be "
-                "recorded (%s); readers will hash it",
-                type(exc).__name__,
-            )
-
-    async def _tag(self, key: str, completed: dict[str, Any], sha256: str) -> bool:
-        """Tag the version ``completed`` names; ``False`` if tagging is refused here."""
-        client = await self.client.get()
-        extra = {"VersionId": completed["VersionId"]} if completed.get("VersionId") else {}
-        try:
-            with self.errors(key, "tagging"):
-                await client.put_object_tagging(
-                    Bucket=self.bucket,
-                    Key=self.object_key(key),
-                    Tagging=_sha.tag_set(
-                        sha256, completed["ETag"], self._mac(key, completed["ETag"], sha256)
-                    ),
-                    **extra,
-                )
-        except ArtifactNotFoundError:
-            return True  # deleted since: nothing left to record it for
-        except ArtifactStoreError as exc:
-            if not refused_feature(exc):
-                raise
-            self.tagging_refused = True
-            log.warning(
-                "artifactstore: bucket %r refused object tagging (%s); SHA-256s of "
-                "streamed uploads are recorded by a server-side copy instead",
-                self.bucket,
-                exc.__cause__,
-            )
-            return False
-        return True
+        """Record the SHA-256 of a multipart upload just completed (see ``_record``)."""
+        await record_sha256(
+            self, key, completed, sha256=sha256, size=size, mime=mime, metadata=metadata
+        )
