@@ -444,3 +444,30 @@ async def test_a_late_tag_that_clobbers_a_newer_versions_tag_is_repaired(
     assert tags_of(moto_server, bucket)["artifactstore-sha256"] == sha(theirs)
     async with make_store(moto_server, bucket, sha256_key=SECRET) as fresh:
         assert await fresh.get(KEY, verify=True) == theirs
+
+
+async def test_a_read_of_a_version_replaced_before_its_tag_reads_the_new_one(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    """A streamed put's version (marked, tag to follow) is replaced before its writer
+    tags it: it never gets a record. A verified read that opened it reads again."""
+    first, second = os.urandom(1000), os.urandom(2000)
+    raw = boto3_client(moto_server.endpoint)
+    raw.put_object(Bucket=bucket, Key=KEY, Body=first, Metadata={"artifactstore-sha256": "tag"})
+    async with make_store(moto_server, bucket, sha256_key=SECRET) as reader:
+        client = await reader._s3._client.get()
+        replaced: list[bool] = []
+
+        def replace(**_: Any) -> None:  # blocking, on purpose: nothing else may run
+            if not replaced:
+                replaced.append(True)
+                raw.put_object(
+                    Bucket=bucket,
+                    Key=KEY,
+                    Body=second,
+                    Metadata={"artifactstore-sha256": sha(second)},
+                )
+
+        client.meta.events.register("after-call.s3.GetObject", replace)
+        assert await reader.get(KEY, verify=True) == second
+        assert replaced

@@ -277,6 +277,17 @@ class Objects:
             sha256 = await self.known.once(version, lambda: self.hash_version(key, answer["ETag"]))
         return sha256 if sha256 is not None or not hints else hint
 
+    async def superseded(self, key: str, answer: dict[str, Any]) -> bool:
+        """Whether a version marked for a tag was replaced before it got one (never will).
+
+        ``ArtifactNotFoundError`` if the key was deleted meanwhile.
+        """
+        user = _meta.decode(answer.get("Metadata") or {})
+        if user.get(SHA_FIELD) != _sha.TAG_MARK:
+            return False
+        head = await self.head_object(key)
+        return bool(head.get("ETag") != answer.get("ETag"))
+
     def mac(self, key: str, etag: str, sha256: str) -> str | None:
         """The HMAC binding ``sha256`` to this version of ``key``; ``None`` without a secret."""
         if self._secret is None:

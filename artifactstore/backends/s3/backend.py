@@ -180,7 +180,20 @@ class S3Backend(Backend):
     # ------------------------------------------------------------------- reading
 
     async def open(self, key: str, options: ReadOptions) -> S3Opened:
-        """One GetObject (with a Range when asked for part of the object)."""
+        """One GetObject (with a Range when asked for part of the object).
+
+        Again (up to 3 times) when the whole object read is a streamed put's version
+        replaced before its tag came: it never gets a record, the newer one may.
+        """
+        for _attempt in range(3):
+            opened = await self._open_once(key, options, last=False)
+            if opened is not None:
+                return opened
+        opened = await self._open_once(key, options, last=True)
+        assert opened is not None  # the last attempt serves what it read
+        return opened
+
+    async def _open_once(self, key: str, options: ReadOptions, last: bool) -> S3Opened | None:
         start, end, chunk = options.start, options.end, options.chunk_size
         client = await self._client.get()
         args: dict[str, Any] = {"Bucket": self._bucket, "Key": self._objects.object_key(key)}
@@ -201,10 +214,19 @@ class S3Backend(Backend):
         meta = self._objects.metadata(key, answer, size=version[2])
         learn: Callable[[str], None] | None = None
         if meta.sha256 is None:
+            whole = "Range" not in args
             try:  # recorded in a tag? Never a download here, for a range of a few bytes.
                 sha256 = await self._objects.sha256_of(
-                    key, answer, download=False, hints=True, patient="Range" not in args
+                    key, answer, download=False, hints=True, patient=whole
                 )
+                if (
+                    sha256 is None
+                    and whole
+                    and not last
+                    and await self._objects.superseded(key, answer)
+                ):
+                    answer["Body"].close()
+                    return None
             except BaseException:
                 answer["Body"].close()
                 raise
