@@ -1,27 +1,29 @@
-"""Store management on S3: server-side copy, batch delete under a prefix, the store's URL.
+"""Store management on S3: server-side copy, batch delete, cleanup, the store's URL.
 
 ``S3ArtifactStore._copy``, ``_delete_prefix`` and ``_url`` are thin methods over
 the functions here, which are given the store's ``Objects`` (``_objects``).
 
 Copy: no byte passes through this process. The source is HEADed for its recorded
 SHA-256 (an object written by other means has none: it is hashed once, then the
-copy records it), and the copy is made conditional on the ETag that HEAD saw
-(``CopySourceIfMatch``), so the SHA-256 carried belongs to the bytes copied; if the
-source is replaced in between (412), it is looked at again. The new object gets
-the source's mime type and user metadata, the SHA-256, and the store's encryption
-settings (``MetadataDirective=REPLACE``, the metadata decoded and encoded again).
+copy records it). Every copy is a multipart copy (``UploadPartCopy``, each part
+conditional on the ETag that HEAD saw), completed only once the parts' ETags prove
+they are that version (``_proof``): servers that ignore ``CopySourceIfMatch``
+(moto 5) would otherwise put one version's SHA-256 on another's bytes. If the
+source is replaced in between, it is looked at again. The new object gets the
+source's mime type and user metadata, the SHA-256, and the store's encryption
+settings (the metadata decoded and encoded again). Where nothing can prove the
+copy (ETags that are not MD5s), it is written with the mark, hashed, and recorded.
 
-``if_not_exists`` is a multipart copy (``UploadPartCopy``) whose
-``CompleteMultipartUpload`` carries ``If-None-Match: *``. AWS documents
-``If-None-Match`` on ``CopyObject`` too, but only since 2025, and servers that do
-not know it ignore it and overwrite: moto 5 does (checked), so the one-request form
-could not be tested here and would fail silently elsewhere. A conditional
-multipart completion is honoured by AWS (since 2024), MinIO and moto, and is just
-as atomic: the destination appears whole, or not at all. It costs two extra
-requests (create, complete); the bytes still never leave S3.
+``if_not_exists``: the ``CompleteMultipartUpload`` carries ``If-None-Match: *``.
+AWS documents ``If-None-Match`` on ``CopyObject`` too, but only since 2025, and
+servers that do not know it ignore it and overwrite: moto 5 does (checked). A
+conditional multipart completion is honoured by AWS (since 2024), MinIO and moto,
+and is just as atomic: the destination appears whole, or not at all.
 
-On a bucket with Object Lock every copy is a multipart copy, with the
-destination's legal hold and retention (``_lock``).
+On a bucket with Object Lock, the copy carries the destination's legal hold and
+retention (``_lock``).
+
+``cleanup``: this library's incomplete uploads only (see :func:`cleanup`).
 """
 
 from __future__ import annotations
