@@ -78,6 +78,16 @@ class HoldSet:
         for hold in holds:
             self.holds.setdefault(hold.target, {})[hold.name] = hold
         self.retentions: dict[str, Retention] = {r.target: r for r in retentions}
+        # Every target and each folder above one: a key's walk stops at its first
+        # segment that none of them starts with (on most keys, the first).
+        stems: set[str] = set()
+        for target in (*self.holds, *self.retentions):
+            end = target.find("/")
+            while end >= 0:
+                stems.add(target[:end])
+                end = target.find("/", end + 1)
+            stems.add(target)
+        self._stems = frozenset(stems)
 
     def __bool__(self) -> bool:
         return bool(self.holds or self.retentions)
@@ -86,7 +96,7 @@ class HoldSet:
         """The holds covering ``key``, and the latest retention date still in force."""
         # On every guarded write: a lookup per segment, nothing else (the clock only
         # when a retention is there to compare it with).
-        holds, retentions = self.holds, self.retentions
+        holds, retentions, stems = self.holds, self.retentions, self._stems
         found: list[Hold] = []
         until: datetime | None = None
         end = -1
@@ -95,6 +105,8 @@ class HoldSet:
             if end < 0:
                 end = len(key)
             target = key[:end]
+            if target not in stems:
+                break  # no target is this folder or under it
             if holds:
                 named = holds.get(target)
                 if named:

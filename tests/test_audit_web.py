@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from artifactstore import LocalFilesystemArtifactStore
-from artifactstore.audit import AuditEvent
+from artifactstore.audit import AuditEvent, link_id
 from artifactstore.signing import sign
 
 from .webserver import AppServer
@@ -81,4 +81,26 @@ async def test_each_link_request_leaves_its_event(server: AppServer, room: Path)
     assert read.actor == f"link:{issued.details['link']}"
     for event in events[1:]:
         assert event.details.get("client", event.attributes.get("client_ip")) == "127.0.0.1"
+    await store.aclose()
+
+
+async def test_a_link_to_a_changed_document_is_refused_as_changed(
+    server: AppServer, room: Path
+) -> None:
+    """Issue 23, item 7: 410 Gone, recorded as ``link_refused`` with reason ``changed``."""
+    key = f"DEAL-1/changed-{server.port}.pdf"
+    base = f"{server.url}/dl"
+    store = LocalFilesystemArtifactStore(room, audit=True, url_base=base, url_secret=SECRET)
+    await store.put(key, b"%PDF signed version")
+    link = await store.get_url(key, expires_in=600)
+    await store.put(key, b"%PDF replaced")
+    before = [e.seq async for e in store.audit_log().events()][-1]
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(link)
+        assert answer.status_code == 410
+        assert b"replaced" not in answer.content
+    events = [e async for e in store.audit_log().events() if e.seq > before]
+    summary = [(e.operation, e.key, e.outcome, e.details.get("reason")) for e in events]
+    assert summary == [("link_refused", key, "refused", "changed")]
+    assert events[0].details["link"] == link_id(link)
     await store.aclose()

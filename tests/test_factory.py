@@ -170,6 +170,25 @@ def test_signed_link_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "s" * 40 not in repr(store)
 
 
+async def test_link_binding_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 23, item 7: ARTIFACT_URL_BINDING picks the kind of link (sha256 by default)."""
+    monkeypatch.setenv("DATAROOM_ROOT", str(tmp_path / "dr"))
+    monkeypatch.setenv("ARTIFACT_URL_BASE", "https://deals.example.com/dl")
+    monkeypatch.setenv("ARTIFACT_URL_SECRET", "s" * 40)
+    for binding, bound in [(None, True), ("sha256", True), ("KEY", False), ("key", False)]:
+        if binding is None:
+            monkeypatch.delenv("ARTIFACT_URL_BINDING", raising=False)
+        else:
+            monkeypatch.setenv("ARTIFACT_URL_BINDING", binding)
+        async with create_artifact_store() as store:
+            await store.put("DEAL-1/a.txt", b"a")
+            assert ("&sha256=" in await store.get_url("DEAL-1/a.txt")) is bound, binding
+    monkeypatch.setenv("ARTIFACT_URL_BINDING", "content")
+    with pytest.raises(StorageConfigError) as raised:
+        create_artifact_store()
+    assert raised.value.setting == "ARTIFACT_URL_BINDING"
+
+
 # ------------------------------------------------------------- backend choice
 
 

@@ -121,16 +121,17 @@ async def test_conformance_on_a_bucket_with_object_lock(
         await check(store, scratch)
 
 
+@pytest.mark.timeout(600)  # 2,000 steps over HTTP, each write with its Object Lock requests
 async def test_random_operations_keep_s3_in_step_with_the_holds(
     request: pytest.FixtureRequest, moto_server: MotoServer
 ) -> None:
     """The hold property test (tests/test_holds_property.py) on a bucket with Object
-    Lock, a quarter of its steps; then every artifact's legal hold is ON exactly when
-    a hold covers it, and its retention reaches the retention covering it."""
+    Lock, as many steps as on the other backends; then every artifact's legal hold
+    is ON exactly when a hold covers it, and its retention reaches the one covering it."""
     bucket = locked_bucket(moto_server)
     s3 = boto3_client(moto_server.endpoint)
     async with make_store(moto_server.endpoint, bucket) as store:
-        await run(store, steps(request) // 4, seed=26, every=10)
+        await run(store, steps(request), seed=26, every=10)
         async with make_store(moto_server.endpoint, bucket) as fresh:  # not the run's doors
             artifacts = [m.storage_key async for m in fresh.list()]
             assert artifacts

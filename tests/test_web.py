@@ -22,13 +22,21 @@ import httpx
 import psutil
 import pytest
 
-from artifactstore import ArtifactStore, LocalFilesystemArtifactStore, S3ArtifactStore
+from artifactstore import (
+    ArtifactNotFoundError,
+    ArtifactStore,
+    LocalFilesystemArtifactStore,
+    S3ArtifactStore,
+    StorageConfigError,
+)
 from artifactstore.signing import sign
 
 from .s3server import CREDENTIALS, MotoServer, boto3_client
 from .webserver import AppServer
 
 SECRET = "test-secret-" + "x" * 40
+SVG = "DEAL-1/active/pic.svg"
+HTML = "DEAL-1/active/page.html"
 MiB = 1024 * 1024
 BIG = 64 * MiB
 
@@ -83,6 +91,8 @@ def deployment(
         "DEAL-1/emails/R\u00e9sum\u00e9 \u6587\u4ef6.eml": b"Subject: hi\r\n\r\nbody",
         "DEAL-1/big.bin": os.urandom(BIG),
         "DEAL-1/empty.txt": b"",
+        SVG: b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>',
+        HTML: b"<html><script>alert(document.cookie)</script></html>",
     }
 
     async def seed() -> None:
@@ -279,6 +289,91 @@ def test_curl(deployment: Deployment, server: AppServer, tmp_path: Path) -> None
     assert part.stdout == data[100:200]
 
 
+# ------------------------------------------------------------- active content
+
+
+def _guarded(answer: httpx.Response, disposition: str) -> None:
+    """Sandboxed, never sniffed, and ``disposition`` (``attachment`` or ``inline``)."""
+    assert answer.headers["content-security-policy"] == "sandbox"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["content-disposition"].split(";")[0] == disposition
+
+
+def test_active_content_is_an_attachment_even_when_inline_is_asked(
+    deployment: Deployment, server: AppServer
+) -> None:
+    """A counterparty's SVG or HTML never runs in the application's origin."""
+    for key, mime in [(SVG, "image/svg+xml"), (HTML, "text/html")]:
+        shown = f"{server.url}/view/{key}"
+        answer = httpx.get(shown)
+        assert (answer.status_code, answer.content) == (200, deployment.payloads[key])
+        assert answer.headers["content-type"].startswith(mime)
+        _guarded(answer, "attachment")
+        _guarded(httpx.head(shown), "attachment")
+        ranged = httpx.get(shown, headers={"Range": "bytes=0-9"})
+        assert ranged.status_code == 206
+        _guarded(ranged, "attachment")
+        _guarded(httpx.get(url(server, key)), "attachment")  # inline=False: as before
+    # a passive type is still shown inline, under the same sandbox
+    pdf = httpx.get(f"{server.url}/view/{CIM}")
+    _guarded(pdf, "inline")
+    _guarded(httpx.get(f"{server.url}/view/{CIM}", headers={"Range": "bytes=0-9"}), "inline")
+    _guarded(httpx.get(url(server, CIM)), "attachment")
+
+
+def test_active_content_inline_only_when_the_application_opts_in(
+    deployment: Deployment, server: AppServer
+) -> None:
+    for key in (SVG, HTML):
+        answer = httpx.get(f"{server.url}/active/{key}")
+        assert answer.content == deployment.payloads[key]
+        _guarded(answer, "inline")  # still sandboxed: its scripts do not run
+        _guarded(httpx.head(f"{server.url}/active/{key}"), "inline")
+
+
+def test_presigned_urls_of_active_content_download(deployment: Deployment) -> None:
+    """S3's presigned URLs ask S3 for ``attachment`` on active types (fetched from moto)."""
+    if deployment.backend != "s3":
+        pytest.skip("presigned URLs are S3's")
+
+    async def links() -> dict[str, str]:
+        async with deployment.make_store() as store:
+            return {key: await store.get_url(key, expires_in=600) for key in (SVG, HTML, CIM)}
+
+    urls = asyncio.run(links())
+    for key in (SVG, HTML):
+        answer = httpx.get(urls[key])
+        assert answer.status_code == 200
+        assert answer.content == deployment.payloads[key]
+        disposition = answer.headers["content-disposition"]
+        assert disposition.startswith("attachment"), disposition
+        assert key.rsplit("/", 1)[-1] in disposition
+    pdf = httpx.get(urls[CIM])
+    assert pdf.content == deployment.payloads[CIM]
+    assert "content-disposition" not in pdf.headers  # passive types: as stored
+    assert pdf.headers["content-type"] == "application/pdf"
+
+
+def test_a_presigned_url_keeps_the_type_it_was_made_for(deployment: Deployment) -> None:
+    """An HTML object put at a key after its link was made is not rendered through it."""
+    if deployment.backend != "s3":
+        pytest.skip("presigned URLs are S3's")
+    key = "DEAL-1/documents/later.pdf"
+    page = b"<html><script>alert(document.cookie)</script></html>"
+
+    async def link_then_overwrite() -> str:
+        async with deployment.make_store() as store:
+            await store.put(key, b"%PDF-1.7 first", mime_type="application/pdf")
+            link = await store.get_url(key, expires_in=600)
+            await store.put(key, page, mime_type="text/html")
+            return link
+
+    answer = httpx.get(asyncio.run(link_then_overwrite()))
+    assert answer.status_code == 200
+    assert answer.content == page  # the link follows the key (documented)...
+    assert answer.headers["content-type"] == "application/pdf"  # ...never as HTML
+
+
 # ----------------------------------------------------------- streaming, memory
 
 
@@ -394,6 +489,87 @@ async def test_expired_tampered_and_retargeted_links(
         await asyncio.sleep(2.1)
         assert (await client.get(str(short))).status_code == 403
     await link_store.aclose()
+
+
+def _links_to(server: AppServer, deployment: Deployment, **options: Any) -> Any:
+    """A store on the deployment's DataRoom whose links point at ``server``'s ``/dl``."""
+    if deployment.backend != "local":
+        pytest.skip("signed links are the local backend's (S3 presigns its own)")
+    root = Path(deployment.env["DATAROOM_ROOT"])
+    base = f"{server.url}/dl"
+    return LocalFilesystemArtifactStore(
+        root, durable=False, url_base=base, url_secret=SECRET, **options
+    )
+
+
+async def test_links_follow_the_document_not_the_key(
+    deployment: Deployment, server: AppServer
+) -> None:
+    """Issue 23, item 7: a link serves the bytes it was issued for, or 410 Gone."""
+    key = f"DEAL-1/links/{server.port}/doc.pdf"
+    first, second = b"%PDF first version", b"%PDF the counterparty's overwrite"
+    async with _links_to(server, deployment) as store, httpx.AsyncClient() as client:
+        await store.put(key, first)
+        link = await store.get_url(key, expires_in=600)
+        assert httpx.URL(link).params["sha256"] == sha(first)
+        assert (await client.get(link)).content == first
+        await store.put(key, second)  # overwritten: the link named the first version
+        for answer in (await client.get(link), await client.head(link)):
+            assert answer.status_code == 410
+            assert second[:20] not in answer.content
+        ranged = await client.get(link, headers={"Range": "bytes=0-3"})
+        assert ranged.status_code == 410
+        await store.put(key, first)  # the same document again: served again
+        assert (await client.get(link)).content == first
+        await store.delete(key)
+        assert (await client.get(link)).status_code == 404  # nothing at the key
+        await store.put(key, second)  # a new put after a delete is another document
+        assert (await client.get(link)).status_code == 410
+        newer = await store.get_url(key, expires_in=600)
+        assert (await client.get(newer)).content == second
+        # The hash is signed: it can be neither swapped nor dropped.
+        url = httpx.URL(link)
+        swapped = url.copy_set_param("sha256", sha(second))
+        dropped = url.copy_remove_param("sha256")
+        repeated = f"{link}&sha256={sha(first)}"
+        upper = url.copy_set_param("sha256", sha(first).upper())
+        short = url.copy_set_param("sha256", sha(first)[:-1])
+        for bad in (swapped, dropped, repeated, upper, short):
+            assert (await client.get(str(bad))).status_code == 403, bad
+        with pytest.raises(ArtifactNotFoundError):
+            await store.get_url(f"{key}.missing", expires_in=600)  # no document to bind
+
+
+async def test_key_bound_links_still_serve_what_is_at_the_key(
+    deployment: Deployment, server: AppServer
+) -> None:
+    """``url_binding="key"`` and links issued before the hash: they follow the key."""
+    key = f"DEAL-1/links/{server.port}/by-key.pdf"
+    async with _links_to(server, deployment, url_binding="key") as store:
+        await store.put(key, b"one")
+        link = await store.get_url(key, expires_in=600)
+        assert "sha256" not in httpx.URL(link).params
+        expires = int(time.time()) + 600
+        old = f"{server.url}/dl/{key}?expires={expires}&signature={sign(SECRET, key, expires)}"
+        await store.put(key, b"two")
+        async with httpx.AsyncClient() as client:
+            for each in (link, old):
+                answer = await client.get(each)
+                assert (answer.status_code, answer.content) == (200, b"two")
+        assert (await store.get_url(f"{key}.missing", expires_in=60)).startswith(server.url)
+    with pytest.raises(StorageConfigError, match="url_binding"):
+        _links_to(server, deployment, url_binding="content")
+
+
+async def test_links_to_active_content_are_downloads(
+    deployment: Deployment, server: AppServer
+) -> None:
+    async with _links_to(server, deployment) as store, httpx.AsyncClient() as client:
+        for key in (SVG, HTML):
+            link = await store.get_url(key, expires_in=600)
+            for answer in (await client.get(link), await client.head(link)):
+                assert answer.status_code == 200
+                _guarded(answer, "attachment")
 
 
 def test_without_link_settings_urls_stay_file_uris(tmp_path: Path) -> None:

@@ -605,3 +605,44 @@ def test_a_suffix_range_of_an_empty_artifact_is_the_whole_empty_artifact() -> No
         last_modified=datetime(2026, 1, 1, tzinfo=timezone.utc),
     )
     assert plan_response(meta, method="GET", headers={"range": "bytes=-5"}).status == 200
+
+
+@pytest.mark.parametrize(
+    ("mime", "active"),
+    [
+        ("text/html", True),
+        ("text/html; charset=utf-8", True),
+        ("TEXT/HTML", True),
+        ("application/xhtml+xml", True),
+        ("image/svg+xml", True),
+        ("application/xml", True),
+        ("text/xml", True),
+        ("application/rss+xml", True),
+        ("text/javascript", True),
+        ("application/javascript", True),
+        ("application/ecmascript", True),
+        ("application/pdf", False),
+        ("image/png", False),
+        ("text/plain", False),
+        ("application/json", False),
+        ("application/octet-stream", False),
+        (None, False),  # served as application/octet-stream
+    ],
+)
+def test_active_types_are_never_inline_unless_allowed(mime: str | None, active: bool) -> None:
+    """Issue 23, item 2: every planned answer is sandboxed; active types are attachments."""
+    from dataclasses import replace
+
+    meta = replace(_meta(), mime_type=mime)
+    for method, headers in [("GET", {}), ("HEAD", {}), ("GET", {"range": "bytes=0-9"})]:
+        plan = plan_response(meta, method=method, headers=headers, inline=True)
+        assert plan.status in (200, 206)
+        assert plan.headers["content-security-policy"] == "sandbox"
+        assert plan.headers["x-content-type-options"] == "nosniff"
+        kind = plan.headers["content-disposition"].split(";")[0]
+        assert kind == ("attachment" if active else "inline"), (mime, method)
+        allowed = plan_response(
+            meta, method=method, headers=headers, inline=True, allow_active=True
+        )
+        assert allowed.headers["content-disposition"].startswith("inline;")
+        assert allowed.headers["content-security-policy"] == "sandbox"

@@ -31,6 +31,15 @@ async def inline(request: Request) -> Response:
     )
 
 
+async def view(request: Request) -> Response:
+    return artifact_response(store, request.path_params["key"], request, inline=True)
+
+
+async def active(request: Request) -> Response:
+    key = request.path_params["key"]
+    return artifact_response(store, key, request, inline=True, allow_active=True)
+
+
 async def plain(request: Request) -> Response:
     return artifact_response(store, request.path_params["key"])
 
@@ -45,6 +54,8 @@ routes = [
     Route("/artifacts/{key:path}", artifact, methods=["GET", "HEAD"]),
     Route("/inline/{key:path}", inline, methods=["GET", "HEAD"]),
     Route("/plain/{key:path}", plain, methods=["GET", "HEAD"]),
+    Route("/view/{key:path}", view, methods=["GET", "HEAD"]),
+    Route("/active/{key:path}", active, methods=["GET", "HEAD"]),
 ]
 if os.environ.get("ARTIFACT_URL_SECRET"):
     routes.append(Mount("/dl", download_app(store, secret=os.environ["ARTIFACT_URL_SECRET"])))

@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
-from urllib.parse import quote
 
+from .._disposition import content_disposition, is_active
 from ..metadata import DEFAULT_MIME_TYPE, ArtifactMetadata
 
-__all__ = ["ResponsePlan", "content_disposition", "plan_response"]
+__all__ = ["ResponsePlan", "plan_response"]
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,6 @@ class ResponsePlan:
     start: int = 0
     end: int = 0
     send_body: bool = False
-
-
-def content_disposition(filename: str, inline: bool) -> str:
-    """RFC 6266: an ASCII ``filename`` fallback, and ``filename*`` for the real name."""
-    kind = "inline" if inline else "attachment"
-    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
-    value = f'{kind}; filename="{fallback}"'
-    if fallback != filename:
-        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
-    return value
 
 
 def _etag(meta: ArtifactMetadata) -> str | None:
@@ -166,20 +156,27 @@ def plan_response(
     headers: Mapping[str, str] | None,
     filename: str | None = None,
     inline: bool = False,
+    allow_active: bool = False,
 ) -> ResponsePlan:
     """Plan the answer to ``method`` with request ``headers`` (lower-case names).
 
     ``headers=None`` ignores conditional and range requests: always the whole artifact.
+    ``inline`` is honoured for active types (HTML, SVG, XML, JavaScript) only with
+    ``allow_active``; every answer with the artifact's headers carries
+    ``Content-Security-Policy: sandbox``.
     """
     etag = _etag(meta)
     last_modified = _http_date(meta)
     name = filename if filename is not None else meta.storage_key.rsplit("/", 1)[-1]
+    mime_type = meta.mime_type or DEFAULT_MIME_TYPE
+    shown = inline and (allow_active or not is_active(mime_type))
     base = {
-        "content-type": meta.mime_type or DEFAULT_MIME_TYPE,
+        "content-type": mime_type,
         "last-modified": last_modified,
         "accept-ranges": "bytes",
-        "content-disposition": content_disposition(name, inline),
+        "content-disposition": content_disposition(name, shown),
         "x-content-type-options": "nosniff",
+        "content-security-policy": "sandbox",
     }
     if etag is not None:
         base["etag"] = etag

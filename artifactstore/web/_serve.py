@@ -36,7 +36,7 @@ class Responder(Protocol):
     """How one framework answers; ``serve`` calls exactly one of these, once."""
 
     async def text(self, status: int, message: str) -> None:
-        """A short plain-text answer (400, 404, 503)."""
+        """A short plain-text answer (400, 404, 410, 503)."""
 
     async def headers_only(self, plan: ResponsePlan) -> None:
         """The plan's status and headers without a body (HEAD, 304, 412, 416)."""
@@ -54,12 +54,15 @@ async def serve(
     headers: Mapping[str, str] | None,
     filename: str | None = None,
     inline: bool = False,
+    allow_active: bool = False,
     chunk_size: int = WEB_CHUNK_SIZE,
+    expected_sha256: str | None = None,
 ) -> None:
     """Answer ``method`` on the artifact at ``key`` through ``responder``.
 
     ``headers`` (lower-case names) are the request's, or ``None`` to ignore
-    conditional and range requests.
+    conditional and range requests. With ``expected_sha256`` (a link bound to a
+    document), an artifact with other bytes is answered 410 Gone.
     """
     try:
         key = store.normalize_key(key)
@@ -77,7 +80,17 @@ async def serve(
             log.error("artifactstore: serving an artifact failed: %s", type(exc).__name__)
             await responder.text(503, "storage unavailable")
             return
-        plan = plan_response(meta, method=method, headers=headers, filename=filename, inline=inline)
+        if expected_sha256 is not None and meta.sha256 != expected_sha256:
+            await responder.text(410, "the document this link named has changed")
+            return
+        plan = plan_response(
+            meta,
+            method=method,
+            headers=headers,
+            filename=filename,
+            inline=inline,
+            allow_active=allow_active,
+        )
         if not plan.send_body:
             await responder.headers_only(plan)
             return

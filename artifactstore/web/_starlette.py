@@ -8,7 +8,8 @@
   404, an invalid key a 400; no answer names a filesystem path.
 * ``download_app(store, secret=...)`` is a mountable ASGI app serving the signed,
   expiring links that ``get_url`` makes when a local store has ``url_base`` and
-  ``url_secret``: expired, tampered, malformed or re-targeted links get 403.
+  ``url_secret``: expired, tampered, malformed or re-targeted links get 403, a
+  link whose document has changed since (bound to its SHA-256) 410 Gone.
 
 A client that disconnects mid-download stops the stream at once (the file or S3
 connection is released); a slow client slows the stream down (the server's
@@ -49,6 +50,7 @@ class ArtifactResponse(Response):
         *,
         filename: str | None = None,
         inline: bool = False,
+        allow_active: bool = False,
         chunk_size: int = WEB_CHUNK_SIZE,
     ) -> None:
         self.store = store
@@ -56,7 +58,9 @@ class ArtifactResponse(Response):
         self.honour_request = request is not None
         self.filename = filename
         self.inline = inline
+        self.allow_active = allow_active
         self.chunk_size = chunk_size
+        self._expected_sha256: str | None = None  # set by download_app for bound links
         self.status_code = 200
         self.background = None
         self.raw_headers = []
@@ -71,7 +75,9 @@ class ArtifactResponse(Response):
             headers=Headers(scope=scope) if self.honour_request else None,
             filename=self.filename,
             inline=self.inline,
+            allow_active=self.allow_active,
             chunk_size=self.chunk_size,
+            expected_sha256=self._expected_sha256,
         )
 
 
@@ -126,14 +132,20 @@ def artifact_response(
     *,
     filename: str | None = None,
     inline: bool = False,
+    allow_active: bool = False,
 ) -> ArtifactResponse:
     """A response streaming the artifact at ``key`` (return it from a handler).
 
     With ``request``, conditional and range requests are honoured; without, the
     whole artifact is always sent. ``filename`` defaults to the key's last
-    segment; ``inline=True`` asks browsers to display rather than download.
+    segment; ``inline=True`` asks browsers to display rather than download, except
+    for active types (HTML, XHTML, SVG, XML, JavaScript), which are attachments
+    unless ``allow_active=True``. Every response carries
+    ``Content-Security-Policy: sandbox`` and ``X-Content-Type-Options: nosniff``.
     """
-    return ArtifactResponse(store, key, request, filename=filename, inline=inline)
+    return ArtifactResponse(
+        store, key, request, filename=filename, inline=inline, allow_active=allow_active
+    )
 
 
 class _InContext(Response):
@@ -165,10 +177,18 @@ def download_app(store: ArtifactStore, *, secret: str | bytes) -> Starlette:
         query = request.query_params
         client = request.client.host if request.client else None
         judged = await redeem(
-            store, secret, key, query.getlist("expires"), query.getlist("signature"), client
+            store,
+            secret,
+            key,
+            query.getlist("expires"),
+            query.getlist("signature"),
+            client,
+            query.getlist("sha256"),
         )
         if judged.status is not None:
             return PlainTextResponse(ANSWERS[judged.status], judged.status)
-        return _InContext(artifact_response(store, key, request), judged)
+        response = artifact_response(store, key, request)
+        response._expected_sha256 = judged.sha256
+        return _InContext(response, judged)
 
     return Starlette(routes=[Route("/{key:path}", download, methods=["GET", "HEAD"])])

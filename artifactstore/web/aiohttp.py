@@ -68,13 +68,39 @@ async def artifact_response(
     filename: str | None = None,
     inline: bool = False,
     honour_request: bool = True,
+    allow_active: bool = False,
 ) -> web.StreamResponse:
     """Stream the artifact at ``key`` as the answer to ``request``.
 
     Conditional and range requests are honoured unless ``honour_request=False``.
+    ``inline=True`` shows the artifact rather than downloading it, except active
+    types (HTML, XHTML, SVG, XML, JavaScript): attachments unless ``allow_active=True``.
+    Every response carries ``Content-Security-Policy: sandbox`` and ``nosniff``.
     ``resp.write`` waits while the client is slow, so memory stays flat; a client
     that disconnects ends the stream and releases the file or S3 connection.
     """
+    return await _respond(
+        store,
+        key,
+        request,
+        filename=filename,
+        inline=inline,
+        honour_request=honour_request,
+        allow_active=allow_active,
+    )
+
+
+async def _respond(
+    store: ArtifactStore,
+    key: str,
+    request: web.Request,
+    *,
+    filename: str | None = None,
+    inline: bool = False,
+    honour_request: bool = True,
+    allow_active: bool = False,
+    expected_sha256: str | None = None,
+) -> web.StreamResponse:
     responder = _AiohttpResponder(request)
     await serve(
         store,
@@ -84,6 +110,8 @@ async def artifact_response(
         headers={k.lower(): v for k, v in request.headers.items()} if honour_request else None,
         filename=filename,
         inline=inline,
+        allow_active=allow_active,
+        expected_sha256=expected_sha256,
     )
     assert responder.response is not None  # serve always answers
     return responder.response
@@ -94,7 +122,8 @@ def download_app(store: ArtifactStore, *, secret: str | bytes) -> web.Applicatio
 
     Mount it at the path of the store's ``url_base``, as ``artifactstore.web``'s
     ``download_app`` is mounted in Starlette; it answers the same (403 for an
-    expired, tampered, malformed or re-targeted link). A ``secret`` shorter than
+    expired, tampered, malformed or re-targeted link, 410 for a link whose document
+    has changed since). A ``secret`` shorter than
     32 bytes is a ``StorageConfigError`` (``artifactstore.signing.check_secret``).
     """
     check_secret(secret, setting="secret")
@@ -109,11 +138,12 @@ def download_app(store: ArtifactStore, *, secret: str | bytes) -> web.Applicatio
             query.getall("expires", []),
             query.getall("signature", []),
             request.remote,
+            query.getall("sha256", []),
         )
         if judged.status is not None:
             return web.Response(status=judged.status, text=ANSWERS[judged.status])
         with judged.context():
-            return await artifact_response(store, key, request)
+            return await _respond(store, key, request, expected_sha256=judged.sha256)
 
     app = web.Application()
     app.router.add_get("/{key:.+}", download)  # HEAD too

@@ -27,7 +27,7 @@ import anyio
 from ..._drive import driving
 from ..._worker import BatchWorker
 from ...backend import Backend, BackendInfo, Listing
-from ...errors import StoreClosedError
+from ...errors import StorageConfigError, StoreClosedError
 from ...metadata import ArtifactMetadata
 from ...options import DEFAULT_CHUNK_SIZE, ReadOptions
 from ...signing import check_link_settings, signed_url
@@ -77,10 +77,17 @@ class LocalBackend(Puts, Backend):
         create: bool = True,
         url_base: str | None = None,
         url_secret: str | bytes | None = None,
+        url_binding: str = "sha256",
     ) -> None:
         check_link_settings(url_base, url_secret)
+        if url_binding not in ("sha256", "key"):
+            raise StorageConfigError(
+                f"url_binding must be 'sha256' or 'key', not {url_binding!r}",
+                setting="url_binding",
+            )
         self._url_base = url_base
         self._url_secret = url_secret
+        self._url_binding = url_binding
         given = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self._given_root = given
         self._small = BatchWorker(
@@ -256,10 +263,12 @@ class LocalBackend(Puts, Backend):
         return await self._run(_write.delete, key)
 
     async def get_url(self, key: str, expires_in: int) -> str:
-        """A signed link under ``url_base``, else the file's ``file:`` URI."""
-        if self._url_base is not None and self._url_secret is not None:
-            return signed_url(self._url_base, self._url_secret, key, expires_in)
-        return self._room.uri_of(key)
+        """A signed link under ``url_base`` (by default bound to the SHA-256), else ``file:``."""
+        if self._url_base is None or self._url_secret is None:
+            return self._room.uri_of(key)
+        # Bound to the bytes there now (ArtifactNotFoundError if none), or to the key.
+        sha256 = (await self.head(key)).sha256 if self._url_binding == "sha256" else None
+        return signed_url(self._url_base, self._url_secret, key, expires_in, sha256=sha256)
 
     async def list_dir(self, prefix: str, *, recursive: bool) -> AsyncIterator[Listing]:
         """Folder by folder, depth first: key order."""

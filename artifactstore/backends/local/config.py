@@ -8,6 +8,7 @@ ARTIFACT_STORAGE_PATH                   the same, under its other name (not both
 ARTIFACT_STORAGE_DURABLE   ``true``     fsync puts before they return
 ARTIFACT_URL_BASE                       base URL of signed download links
 ARTIFACT_URL_SECRET                     their HMAC secret (32+ characters)
+ARTIFACT_URL_BINDING       ``sha256``   what a link names: ``sha256`` (its bytes) or ``key``
 ========================== ============ ==============================================
 """
 
@@ -53,12 +54,21 @@ def dataroom_root(environ: Mapping[str, str] | None = None) -> str:
 
 def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """``LocalFilesystemArtifactStore``'s options from the environment."""
-    return {
+    options: dict[str, Any] = {
         "root": dataroom_root(environ),
         "durable": flag(environ, "ARTIFACT_STORAGE_DURABLE", True),
         "url_base": env(environ, "ARTIFACT_URL_BASE"),
         "url_secret": env(environ, "ARTIFACT_URL_SECRET"),
     }
+    binding = env(environ, "ARTIFACT_URL_BINDING")
+    if binding is not None:
+        if binding.lower() not in ("sha256", "key"):
+            raise StorageConfigError(
+                f"ARTIFACT_URL_BINDING must be sha256 or key, not {shown(binding)!r}",
+                setting="ARTIFACT_URL_BINDING",
+            )
+        options["url_binding"] = binding.lower()
+    return options
 
 
 def options_from_url(url: str) -> dict[str, Any]:

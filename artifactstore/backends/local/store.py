@@ -30,6 +30,10 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         links under this base (served by ``artifactstore.web.download_app``)
         instead of ``file://`` URIs.
     :param url_secret: the HMAC secret of those links (at least 32 characters).
+    :param url_binding: what a link names: ``"sha256"`` (the default) the artifact's
+        bytes when the link was made (``get_url`` raises ``ArtifactNotFoundError``
+        for a missing key; once the bytes change the link answers 410 Gone), or
+        ``"key"`` whatever is stored at the key when the link is followed.
     :param layers: layers to wrap the backend in (see :meth:`ArtifactStore.layer`).
     :param audit: keep an audit trail of every operation (see :meth:`audit_log`).
     :param telemetry: OpenTelemetry instrumentation (see :class:`ArtifactStore`):
@@ -46,6 +50,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
         create: bool = True,
         url_base: str | None = None,
         url_secret: str | bytes | None = None,
+        url_binding: str = "sha256",
         layers: Sequence[Layer] = (),
         audit: bool | AuditLayer = False,
         telemetry: bool | OpenTelemetryLayer | None = None,
@@ -58,6 +63,7 @@ class LocalFilesystemArtifactStore(ArtifactStore):
             create=create,
             url_base=url_base,
             url_secret=url_secret,
+            url_binding=url_binding,
         )
         super().__init__(self._local, layers=layers, audit=audit, telemetry=telemetry)
 

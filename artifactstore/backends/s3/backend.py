@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from botocore.exceptions import ClientError
 
+from ..._disposition import content_disposition, is_active
 from ..._sources import BytesSource, PathSource, Source, chunks_of, exact_parts, prepend
 from ...backend import Backend, BackendInfo, Listing
 from ...errors import ArtifactNotFoundError
@@ -288,13 +289,21 @@ class S3Backend(Backend):
         return _manage.store_url(self._settings)
 
     async def get_url(self, key: str, expires_in: int) -> str:
-        """A presigned GetObject URL."""
+        """A presigned GetObject URL; ``attachment`` for active types (or unknown ones)."""
         client = await self._client.get()
+        params = {"Bucket": self._bucket, "Key": self._objects.object_key(key)}
+        try:
+            mime = (await self._objects.head_object(key)).get("ContentType")
+        except ArtifactNotFoundError:
+            mime = None  # not there yet: whatever comes may be active
+        if mime is None or is_active(mime):
+            name = key.rsplit("/", 1)[-1]
+            params["ResponseContentDisposition"] = content_disposition(name, inline=False)
+        else:  # pinned: an active object put at the key later is not rendered through it
+            params["ResponseContentType"] = mime
         with self._objects.errors(key, "signing a URL for"):
             url: str = await client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self._bucket, "Key": self._objects.object_key(key)},
-                ExpiresIn=expires_in,
+                "get_object", Params=params, ExpiresIn=expires_in
             )
         return url
 
