@@ -67,7 +67,7 @@ bench: $(VENV)/.bench
 soak: $(VENV)/.dev
 	$(BIN)/python -m pytest --run-soak tests/test_crash.py tests/test_cancellation.py \
 		tests/test_holds_property.py \
-		tests/test_races.py tests/test_faults.py
+		tests/test_races.py tests/test_faults.py tests/test_s3_shared.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-dataroom site

@@ -103,7 +103,10 @@ def test_the_sync_facade_cleans_up_s3_uploads(moto_server: MotoServer) -> None:
     bucket = f"cleanup-{uuid.uuid4().hex[:12]}"
     client = boto3_client(moto_server.endpoint)
     client.create_bucket(Bucket=bucket)
-    client.create_multipart_upload(Bucket=bucket, Key="DEAL-1/abandoned.bin")
+    # The mark of this library's uploads (see _manage.cleanup); others are left alone.
+    client.create_multipart_upload(
+        Bucket=bucket, Key="DEAL-1/abandoned.bin", ChecksumAlgorithm="SHA256"
+    )
     store = S3ArtifactStore(bucket, endpoint_url=moto_server.endpoint, **CREDENTIALS)
     with SyncArtifactStore(store) as facade:
         assert facade.cleanup(older_than=0) == 1

@@ -74,7 +74,10 @@ async def test_copy_is_server_side_and_carries_everything(
 
     meta = await store.copy("DEAL-1/a.bin", "DEAL-2/b.bin")
 
-    assert calls["CopyObject"] == 1
+    # A multipart copy, so nothing exists at the destination before its part is
+    # checked against the source's ETag (see _proof): one part for this source.
+    assert calls["UploadPartCopy"] == 1
+    assert calls["CompleteMultipartUpload"] == 1
     assert calls["GetObject"] == 0  # no byte came through this process
     assert meta.storage_key == "DEAL-2/b.bin"
     assert meta.storage_uri == f"s3://{store.bucket}/DEAL-2/b.bin"
@@ -213,7 +216,7 @@ async def test_copy_of_an_empty_artifact(store: S3ArtifactStore) -> None:
 async def test_a_source_replaced_during_the_copy_is_copied_again(
     store: S3ArtifactStore, moto_server: MotoServer
 ) -> None:
-    # Another writer replaces the source between our HEAD and our CopyObject. AWS
+    # Another writer replaces the source between our HEAD and our UploadPartCopy. AWS
     # then fails the copy (CopySourceIfMatch, 412); moto does not check that
     # condition, so the handler answers the 412 as AWS would, after the real
     # replacement. The store must look again and carry the new bytes' SHA-256.
@@ -234,9 +237,9 @@ async def test_a_source_replaced_during_the_copy_is_copied_again(
 
     calls = await count_requests(store)
     client = await store._s3._client.get()
-    client.meta.events.register("before-call.s3.CopyObject", race)
+    client.meta.events.register("before-call.s3.UploadPartCopy", race)
     meta = await store.copy("DEAL-1/a.txt", "DEAL-1/b.txt")
-    assert calls["CopyObject"] == 2
+    assert calls["UploadPartCopy"] == 2
     assert meta.sha256 == sha(b"second version")
     assert await store.get("DEAL-1/b.txt", verify=True) == b"second version"
 

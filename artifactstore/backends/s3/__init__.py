@@ -10,7 +10,10 @@
 - ``_upload``: multipart uploads and server-side copies; ``_body``: upload bodies sent
   without copies; ``_read``: GetObject bodies;
 - ``_metadata``: user metadata as ``x-amz-meta-*`` headers;
-- ``_manage``: server-side copy, batch delete under a prefix, the store's URL.
+- ``_manage``: server-side copy, batch delete under a prefix, ``cleanup``, the store's URL;
+- ``_record``: recording a completed upload's SHA-256 (tag or stamping copy);
+- ``_proof``: what proves a copy copied the version whose SHA-256 it records;
+- ``_sha``: where SHA-256s are kept, and the HMAC that makes a tag trusted.
 """
 
 from ._settings import S3Settings as S3Settings

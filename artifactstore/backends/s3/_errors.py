@@ -31,6 +31,7 @@ from ...errors import (
 
 __all__ = [
     "SourceChanged",
+    "Unproven",
     "conditional_conflict",
     "error_code",
     "map_errors",
@@ -70,6 +71,10 @@ class SourceChanged(Exception):
     says to retry). Never escapes the public API: the backend re-reads the source
     and retries, or raises a ``StorageBackendError``.
     """
+
+
+class Unproven(SourceChanged):
+    """A copy's parts do not prove the source's version: it changed, or ETags are not MD5s."""
 
 
 def precondition_failed(exc: BaseException) -> bool:

@@ -10,6 +10,15 @@ other tools write as well: the Q form, any letter case, several encoded-words in
 one value, other charsets. A value that does not decode (an unknown charset,
 bytes that are not in their charset) is returned as it is stored.
 
+Read back, a value is held to the rule ``put`` applies to values (that of keys,
+``keys.has_control_characters``: C0 and C1 controls, DEL, bidirectional overrides
+and marks, line and paragraph separators). Other tools can write such characters,
+raw or RFC 2047-encoded (ESC, BEL, CSI sequences, U+202E): each one is shown
+escaped, as a backslash, ``u`` and four hex digits (ESC: ``u001b`` after the
+backslash), never passed on raw. Escaped rather than dropped, so nothing the
+object carries is hidden, and the value can be put again as it is read
+(``copy_artifacts`` does).
+
 S3 limits user metadata to 2 KiB, counted on what it receives: names plus values
 as sent, so an encoded value counts 4 bytes for every 3 of its UTF-8, plus 12.
 ``check_budget`` counts that way, before any request.
@@ -22,6 +31,7 @@ from collections.abc import Mapping
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 
+from ...keys import has_control_characters
 from ...metadata import MAX_USER_METADATA_BYTES
 
 __all__ = [
@@ -32,6 +42,7 @@ __all__ = [
     "decode_value",
     "encode",
     "encode_value",
+    "escape_controls",
     "sent_size",
 ]
 
@@ -72,8 +83,15 @@ def encode(metadata: Mapping[str, str]) -> dict[str, str]:
 
 
 def decode(metadata: Mapping[str, str]) -> dict[str, str]:
-    """The ``Metadata`` of a HEAD or GET answer, decoded."""
-    return {name: decode_value(value) for name, value in metadata.items()}
+    """The ``Metadata`` of a HEAD or GET answer, decoded, control characters escaped."""
+    return {name: escape_controls(decode_value(value)) for name, value in metadata.items()}
+
+
+def escape_controls(value: str) -> str:
+    """``value`` with each character the key rules refuse escaped: backslash, ``u``, 4 hex."""
+    if not has_control_characters(value):
+        return value
+    return "".join(f"\\u{ord(c):04x}" if has_control_characters(c) else c for c in value)
 
 
 def sent_size(encoded: Mapping[str, str]) -> int:

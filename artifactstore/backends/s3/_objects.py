@@ -8,28 +8,39 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import logging
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 
-from ...errors import ArtifactNotFoundError, ArtifactStoreError, StorageBackendError
+import anyio
+
+from ...errors import (
+    ArtifactNotFoundError,
+    ArtifactStoreError,
+    InvalidKeyError,
+    StorageBackendError,
+)
 from ...metadata import ArtifactMetadata
 from ...options import BeforeCommit
 from . import _metadata as _meta
 from . import _sha
 from ._body import Body
 from ._client import S3Client
-from ._errors import SourceChanged, map_errors, precondition_failed, refused_feature
+from ._errors import map_errors, precondition_failed, refused_feature
 from ._lock import ObjectLock
+from ._record import record as record_sha256
 from ._settings import S3Settings
 from ._signing import PAYLOAD_SHA256
-from ._upload import hash_update, server_copy, sha256_checksum
+from ._upload import hash_update, sha256_checksum
 
 __all__ = ["SHA_FIELD", "Objects"]
 
 SHA_FIELD = _meta.SHA_FIELD
 MiB = 1024 * 1024
+#: Seconds waited, one after the other, for the tag of a version just completed.
+TAG_WAITS = (0.05, 0.2, 0.5)
 log = logging.getLogger("artifactstore")
 
 
@@ -47,13 +58,40 @@ class Objects:
         self.tagging_refused = settings.sha256_record == "copy"
         #: The bucket's Object Lock, beneath the store's holds (see ``_lock``).
         self.lock = ObjectLock(self)
+        #: The secret of the HMAC that makes a tag trusted (``None``: tags are hints).
+        self._secret = settings.sha256_key.encode() if settings.sha256_key else None
 
     def object_key(self, key: str) -> str:
         """The object key of a store key (under the prefix)."""
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        """The ``storage_uri`` of ``key``: the object's real address, prefix included."""
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def key_of_uri(self, uri: str) -> str:
+        """The key an ``s3://`` URI of this store names (``InvalidKeyError`` if none).
+
+        ``s3://bucket/prefix/key``, and the form earlier versions wrote without the
+        prefix (``s3://bucket/key``) unless ``legacy_uris=False``. A URI starting
+        with the prefix is read as the first form (see docs/s3-backend.md).
+        """
+        # The key as is (not URL-encoded, as S3 tools write it): strip the bucket
+        # rather than parse it as a URL ('#', '?').
+        own = f"s3://{self.bucket}/"
+        if not uri.startswith(own):
+            raise InvalidKeyError(f"{uri!r} is not in bucket {self.bucket!r}", key=uri)
+        path = uri[len(own) :]
+        if not self.prefix or path.startswith(f"{self.prefix}/"):
+            return path[len(self.prefix) + 1 :] if self.prefix else path
+        if self.settings.legacy_uris:
+            return path  # written before storage_uri carried the prefix
+        raise InvalidKeyError(
+            f"{uri!r} is not under this store's prefix {self.prefix!r} in bucket "
+            f"{self.bucket!r}: it names another store's object (this store's URIs are "
+            f"s3://{self.bucket}/{self.prefix}/<key>)",
+            key=uri,
+        )
 
     def errors(self, key: str | None, doing: str) -> AbstractContextManager[None]:
         return map_errors(self.bucket, key, doing)
@@ -151,15 +189,6 @@ class Objects:
             await write.settle(answer.get("VersionId"))
         return self.written(key, len(data), mime, metadata, sha256, answer.get("ETag"))
 
-    async def copy_limit(self) -> int:
-        """The largest object copied by one CopyObject: none on a bucket with Object Lock.
-
-        There, CopyObject needs the source's MD5 (which S3 does not have for an object
-        uploaded in parts) when the bucket has a default retention; UploadPartCopy
-        does not (see ``_lock``).
-        """
-        return 0 if await self.lock.enabled() else self.settings.single_copy_limit
-
     async def head(self, key: str) -> ArtifactMetadata:
         """The metadata of ``key``, its SHA-256 included (objects stored by others hashed)."""
         for _attempt in range(4):
@@ -216,13 +245,25 @@ class Objects:
 
     # ---- SHA-256s not in the metadata (see ``_sha``) ------------------------------
 
-    async def sha256_of(self, key: str, answer: dict[str, Any], *, download: bool) -> str | None:
+    async def sha256_of(
+        self,
+        key: str,
+        answer: dict[str, Any],
+        *,
+        download: bool,
+        hints: bool = False,
+        patient: bool = False,
+    ) -> str | None:
         """The SHA-256 of the version of ``key`` that ``answer`` (HEAD or GET) describes.
 
         From the metadata, what this store learned, or the object's tags (if its
-        metadata says they hold it); else, with ``download``, by hashing the object
-        (once per version). ``None`` when it is not known without downloading, or
-        the version was replaced meanwhile.
+        metadata says they hold it, and their HMAC checks); else, with ``download``,
+        by hashing the object (once per version). ``None`` when it is not known
+        without downloading, or the version was replaced meanwhile. With ``hints``
+        (only for a caller about to read the bytes and check them), a tag that is not
+        trusted is returned too, but never remembered. ``patient``: a version whose
+        tag is not there yet (its writer tags it right after completing it) is looked
+        at again after each of ``TAG_WAITS`` before giving up.
         """
         user = _meta.decode(answer.get("Metadata") or {})
         sha256 = _sha.recorded(user)
@@ -230,24 +271,54 @@ class Objects:
             return sha256
         version = _sha.version_of(self.object_key(key), answer)
         sha256 = self.known.get(version)
-        if sha256 is None and user.get(SHA_FIELD) == _sha.TAG_MARK:
-            sha256 = await self._from_tags(key, answer)
-            if sha256 is not None:
+        hint: str | None = None
+        waits = list(TAG_WAITS) if patient else []
+        while sha256 is None and user.get(SHA_FIELD) == _sha.TAG_MARK:
+            tagged, trusted = await self._from_tags(key, answer)
+            if trusted and tagged is not None:
+                sha256 = tagged
                 self.known.remember(version, sha256)
+            hint = tagged
+            if tagged is not None or not waits:
+                break
+            await anyio.sleep(waits.pop(0))  # the tagging follows the completion
         if sha256 is None and download:
             sha256 = await self.known.once(version, lambda: self.hash_version(key, answer["ETag"]))
-        return sha256
+        return sha256 if sha256 is not None or not hints else hint
 
-    async def _from_tags(self, key: str, answer: dict[str, Any]) -> str | None:
+    async def superseded(self, key: str, answer: dict[str, Any]) -> bool:
+        """Whether a version marked for a tag was replaced before it got one (never will).
+
+        ``ArtifactNotFoundError`` if the key was deleted meanwhile.
+        """
+        user = _meta.decode(answer.get("Metadata") or {})
+        if user.get(SHA_FIELD) != _sha.TAG_MARK:
+            return False
+        head = await self.head_object(key)
+        return bool(head.get("ETag") != answer.get("ETag"))
+
+    def mac(self, key: str, etag: str, sha256: str) -> str | None:
+        """The HMAC binding ``sha256`` to this version of ``key``; ``None`` without a secret."""
+        if self._secret is None:
+            return None
+        return _sha.mac(self._secret, self.bucket, self.object_key(key), etag, sha256)
+
+    async def _from_tags(self, key: str, answer: dict[str, Any]) -> tuple[str | None, bool]:
         client = await self.client.get()
         try:
             with self.errors(key, "reading the tags of"):
                 tags = await client.get_object_tagging(Bucket=self.bucket, Key=self.object_key(key))
         except ArtifactStoreError as exc:
             if isinstance(exc, ArtifactNotFoundError) or refused_feature(exc):
-                return None  # gone (the caller looks again), or no tags here: hash it
+                return None, False  # gone (the caller looks again), or no tags here: hash it
             raise
-        return _sha.from_tags(tags.get("TagSet", []), answer["ETag"])
+        etag = answer["ETag"]
+
+        def check(sha256: str, signature: str) -> bool:
+            expected = self.mac(key, etag, sha256)
+            return expected is not None and hmac.compare_digest(expected, signature.lower())
+
+        return _sha.from_tags(tags.get("TagSet", []), etag, check)
 
     async def record(
         self,
@@ -259,74 +330,10 @@ class Objects:
         mime: str,
         metadata: dict[str, str],
     ) -> str | None:
-        """Record the SHA-256 of a multipart upload just completed (its metadata: the mark).
+        """Record the SHA-256 of a multipart upload just completed (see ``_record``).
 
-        Returns the ETag of the object version that now holds it, as far as known:
-        ``completed``'s, or ``None`` after a copy (which gives the object another).
-
-        A tag (one small request), or where tagging is refused, the object copied
-        onto itself with the SHA-256 in its metadata. Both only touch the version
-        ``completed`` names (the tag names its ETag; the copy is conditional on it),
-        so another writer's newer object is never given this SHA-256.
+        Returns the ETag of the version that now holds it, as far as known.
         """
-        object_key = self.object_key(key)
-        etag: str = completed["ETag"]
-        self.known.remember((object_key, etag.strip('"'), size), sha256)
-        copied = False
-        try:
-            if not self.tagging_refused and await self._tag(key, completed, sha256):
-                return etag
-            copied = True  # from here on, the object may have another ETag
-            # The fallback: the object copied onto itself with the SHA-256 in its
-            # metadata, only if it is still this version (CopySourceIfMatch).
-            await server_copy(
-                await self.client.get(),
-                bucket=self.bucket,
-                source_key=object_key,
-                key=object_key,
-                etag=etag,
-                size=size,
-                args=self.headers(mime, metadata, sha256),
-                errors=lambda doing: self.errors(key, "recording the SHA-256 of"),
-                single_copy_limit=await self.copy_limit(),
-                part_size=self.settings.part_size,
-                parts_in_flight=self.settings.parts_in_flight,
-            )
-        except SourceChanged:
-            pass  # replaced by another writer since: theirs stands, not given our SHA-256
-        except ArtifactStoreError as exc:
-            # The artifact is stored: failing the put now would say it was not.
-            # Readers find no SHA-256 recorded and hash the object (once per store).
-            log.warning(  # no key, no message (it names the key): keys are confidential
-                "artifactstore: an artifact is stored, but its SHA-256 could not be "
-                "recorded (%s); readers will hash it",
-                type(exc).__name__,
-            )
-        return None if copied else etag
-
-    async def _tag(self, key: str, completed: dict[str, Any], sha256: str) -> bool:
-        """Tag the version ``completed`` names; ``False`` if tagging is refused here."""
-        client = await self.client.get()
-        extra = {"VersionId": completed["VersionId"]} if completed.get("VersionId") else {}
-        try:
-            with self.errors(key, "tagging"):
-                await client.put_object_tagging(
-                    Bucket=self.bucket,
-                    Key=self.object_key(key),
-                    Tagging=_sha.tag_set(sha256, completed["ETag"]),
-                    **extra,
-                )
-        except ArtifactNotFoundError:
-            return True  # deleted since: nothing left to record it for
-        except ArtifactStoreError as exc:
-            if not refused_feature(exc):
-                raise
-            self.tagging_refused = True
-            log.warning(
-                "artifactstore: bucket %r refused object tagging (%s); SHA-256s of "
-                "streamed uploads are recorded by a server-side copy instead",
-                self.bucket,
-                exc.__cause__,
-            )
-            return False
-        return True
+        return await record_sha256(
+            self, key, completed, sha256=sha256, size=size, mime=mime, metadata=metadata
+        )

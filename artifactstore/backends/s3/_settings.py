@@ -15,11 +15,14 @@ ARTIFACT_S3_SSE                         server-side encryption: AES256 or aws:km
 ARTIFACT_S3_SSE_KMS_KEY_ID              the KMS key id, with ARTIFACT_S3_SSE=aws:kms
 ARTIFACT_S3_MAX_ATTEMPTS     5          attempts per S3 request (standard retry mode)
 ARTIFACT_S3_OBJECT_LOCK_MODE GOVERNANCE retentions' Object Lock mode: GOVERNANCE or COMPLIANCE
+ARTIFACT_S3_SHA256_KEY                  the secret that makes SHA-256 tags trusted (16+ chars;
+                                        also read for store URLs, which never carry it)
 ============================ ========== ======================================================
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ URL_OPTIONS: dict[str, type] = {
     ),
     **dict.fromkeys(("connect_timeout", "read_timeout"), float),
     "verify_bucket": bool,
+    "legacy_uris": bool,
     **dict.fromkeys(
         ("endpoint_url", "region", "profile_name", "addressing_style", "retry_mode", "sse",
          "sse_kms_key_id", "sha256_record", "object_lock_mode"),
@@ -54,6 +58,19 @@ _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 MiB = 1024 * 1024
 _MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
+
+
+def _secret_from(environ: Mapping[str, str]) -> dict[str, str]:
+    """``sha256_key`` from ``ARTIFACT_S3_SHA256_KEY``, if set (checked, never shown)."""
+    sha256_key = env(environ, "ARTIFACT_S3_SHA256_KEY")
+    if sha256_key is None:
+        return {}
+    if len(sha256_key) < 16:  # the value is a secret: never in the message
+        raise StorageConfigError(
+            "ARTIFACT_S3_SHA256_KEY must be a secret of 16 characters or more",
+            setting="ARTIFACT_S3_SHA256_KEY",
+        )
+    return {"sha256_key": sha256_key}
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,13 @@ class S3Settings:
     #: sets: "GOVERNANCE" (lifted by whoever holds s3:BypassGovernanceRetention) or
     #: "COMPLIANCE" (by nobody until it ends). See docs/s3-backend.md.
     object_lock_mode: str = "GOVERNANCE"
+    #: The secret (16 characters or more) of the HMAC that makes a SHA-256 recorded
+    #: in an object's tags trusted; without it tags are hints, never believed
+    #: without reading the bytes. Never part of the store URL. See docs/s3-backend.md.
+    sha256_key: str | None = field(default=None, repr=False)
+    #: Accept ``s3://bucket/key`` URIs without the prefix, as ``storage_uri`` was
+    #: before it carried it; ``False`` refuses every URI outside the prefix.
+    legacy_uris: bool = True
 
     @classmethod
     def build(cls, bucket: str, **options: Any) -> S3Settings:
@@ -185,6 +209,7 @@ class S3Settings:
                     setting="ARTIFACT_S3_OBJECT_LOCK_MODE",
                 )
             options["object_lock_mode"] = lock_mode.upper()
+        options.update(_secret_from(environ))
         return options
 
     @staticmethod
@@ -219,7 +244,8 @@ class S3Settings:
             raise StorageConfigError(
                 f"the prefix of {shown(url)!r} is not valid: {exc}", setting="url"
             ) from None
-        return {"bucket": bucket, "prefix": prefix, **query}
+        # Like credentials, the tags' secret never comes from a URL: from the environment.
+        return {"bucket": bucket, "prefix": prefix, **query, **_secret_from(os.environ)}
 
     def _check(self) -> None:
         def bad(setting: str, why: str) -> StorageConfigError:
@@ -243,6 +269,10 @@ class S3Settings:
             raise bad("multipart_threshold", "must be positive")
         if self.sha256_record not in ("tag", "copy"):
             raise bad("sha256_record", f"{self.sha256_record!r} is not tag or copy")
+        if self.sha256_key is not None and (
+            not isinstance(self.sha256_key, str) or len(self.sha256_key) < 16
+        ):
+            raise bad("sha256_key", "must be a secret of 16 characters or more")
         if self.single_copy_limit < _MIN_PART:
             raise bad("single_copy_limit", f"must be at least {_MIN_PART} bytes")
         if self.object_lock_mode not in LOCK_MODES:

@@ -13,6 +13,17 @@ Objects this library writes carry their SHA-256 in one of two places:
   an object only, a GetObjectTagging; a tag counts only if its ETag is the
   object's, so a tag meant for another version of the key is never believed.
 
+A tag can be rewritten by anyone allowed ``s3:PutObjectTagging``, who need not be
+able to rewrite the object, and the ETag it names is public to anyone who can
+HEAD. So a tag is **trusted** only when the store is configured with a secret
+(``sha256_key``, ``ARTIFACT_S3_SHA256_KEY``): the tag ``artifactstore-sha256-mac``
+then holds an HMAC-SHA256, under that secret, of the bucket, the object key, the
+ETag and the SHA-256, and a tag whose HMAC does not check is not believed.
+Without a secret (or with a bad HMAC) a tag is only a **hint**: ``get_metadata``
+hashes the object instead, and the hint serves only where the bytes are read
+anyway (a stream or ``get`` carries it as the SHA-256 to check them against).
+Only trusted SHA-256s are kept in memory or written into another object.
+
 Where tagging is refused (a service without it, a policy without
 ``s3:PutObjectTagging``) or ``sha256_record="copy"``, the object is copied onto
 itself with the SHA-256 in its metadata, conditional on its ETag (the fallback).
@@ -27,6 +38,8 @@ of one version share it) and never written to.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import re
 import threading
 from collections import OrderedDict
@@ -39,10 +52,12 @@ from ._metadata import SHA_FIELD
 
 __all__ = [
     "ETAG_TAG",
+    "MAC_TAG",
     "TAG_MARK",
     "Known",
     "Version",
     "from_tags",
+    "mac",
     "recorded",
     "tag_set",
     "version_of",
@@ -52,6 +67,8 @@ __all__ = [
 TAG_MARK = "tag"
 #: The tag naming the object version (its ETag, without quotes) the SHA-256 belongs to.
 ETAG_TAG = "artifactstore-etag"
+#: The tag holding the HMAC that makes the two others trusted (see the module docstring).
+MAC_TAG = "artifactstore-sha256-mac"
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -84,19 +101,42 @@ def _bare(etag: str) -> str:
     return etag.strip('"')
 
 
-def tag_set(sha256: str, etag: str) -> dict[str, Any]:
+def mac(secret: bytes, bucket: str, object_key: str, etag: str, sha256: str) -> str:
+    """The HMAC-SHA256 (hex) binding ``sha256`` to this version of this object.
+
+    The fields are joined by NUL, which none of them can contain (keys refuse
+    control characters, bucket names and hex digests have none).
+    """
+    message = "\0".join((bucket, object_key, _bare(etag), sha256.lower())).encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def tag_set(sha256: str, etag: str, signature: str | None = None) -> dict[str, Any]:
     """The ``Tagging`` argument recording ``sha256`` for the version ``etag`` names."""
-    return {
-        "TagSet": [{"Key": SHA_FIELD, "Value": sha256}, {"Key": ETAG_TAG, "Value": _bare(etag)}]
-    }
+    tags = [{"Key": SHA_FIELD, "Value": sha256}, {"Key": ETAG_TAG, "Value": _bare(etag)}]
+    if signature is not None:
+        tags.append({"Key": MAC_TAG, "Value": signature})
+    return {"TagSet": tags}
 
 
-def from_tags(tags: list[dict[str, str]], etag: str) -> str | None:
-    """The SHA-256 the tags record for the version ``etag``; ``None`` if they record none."""
+def from_tags(
+    tags: list[dict[str, str]],
+    etag: str,
+    check: Callable[[str, str], bool] | None = None,
+) -> tuple[str | None, bool]:
+    """(the SHA-256 the tags record for the version ``etag``, whether it is trusted).
+
+    ``check(sha256, mac)`` says whether the tag's HMAC is right; without it (no
+    secret configured) nothing is trusted. ``(None, False)`` if they record none.
+    """
     values = {tag.get("Key"): tag.get("Value") for tag in tags}
     if values.get(ETAG_TAG) != _bare(etag):
-        return None  # none, or meant for another version of the key
-    return _sha256(values.get(SHA_FIELD))
+        return None, False  # none, or meant for another version of the key
+    sha256 = _sha256(values.get(SHA_FIELD))
+    signature = values.get(MAC_TAG)
+    if sha256 is None or check is None or not isinstance(signature, str):
+        return sha256, False
+    return sha256, check(sha256, signature)
 
 
 class Known:

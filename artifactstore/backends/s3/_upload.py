@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from ... import _telemetry
 from ._body import Body
-from ._errors import SourceChanged, conditional_conflict, precondition_failed
+from ._errors import SourceChanged, Unproven, conditional_conflict, precondition_failed
 from ._signing import PAYLOAD_SHA256
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -263,6 +263,8 @@ async def multipart_copy(
     parts_in_flight: int,
     if_not_exists: bool,
     errors: Callable[[str], AbstractContextManager[None]],
+    step: int | None = None,
+    prove: Callable[[list[str]], bool] | None = None,
 ) -> dict[str, Any]:
     """Copy the object ``source_key`` (the version ``etag`` names) to ``key``, server-side.
 
@@ -272,12 +274,15 @@ async def multipart_copy(
     new object's. With ``if_not_exists`` the completion carries ``If-None-Match: *``,
     so ``ArtifactExistsError`` (through ``errors``) when ``key`` exists: atomic, as
     for uploads. Any failure or cancellation aborts the upload (shielded).
+    ``step``: the parts' size (default: ``copy_part_size``). ``prove(part_etags)``:
+    checked before completing; if false, the upload is aborted and ``SourceChanged``
+    raised (``Unproven``), so no object appears.
     Returns the CompleteMultipartUpload response.
     """
     with errors("starting a copy to"):
         created = await client.create_multipart_upload(Bucket=bucket, Key=key, **create_args)
     upload_id = created["UploadId"]
-    step = copy_part_size(size, part_size)
+    step = step or copy_part_size(size, part_size)
     ranges = [(first, min(first + step, size) - 1) for first in range(0, size, step)]
     done: dict[int, dict[str, str]] = {}
     slots = anyio.Semaphore(parts_in_flight)
@@ -309,6 +314,8 @@ async def multipart_copy(
             for number, (first, last) in enumerate(ranges or [(0, -1)], start=1):
                 await slots.acquire()  # at most parts_in_flight tasks exist at once
                 group.start_soon(copy_part, number, first, last)
+        if prove is not None and not prove([done[n]["ETag"] for n in sorted(done)]):
+            raise Unproven(source_key)
         with errors("completing the upload of"):
             try:
                 completed = await _complete(client, bucket, key, upload_id, done, if_not_exists)
@@ -331,44 +338,30 @@ async def server_copy(
     size: int,
     args: dict[str, Any],
     errors: Callable[[str], AbstractContextManager[None]],
-    single_copy_limit: int = MAX_SINGLE_COPY,
     part_size: int = 8 * 1024 * 1024,
     parts_in_flight: int = 4,
     if_not_exists: bool = False,
-) -> None:
+    step: int | None = None,
+    prove: Callable[[list[str]], bool] | None = None,
+) -> dict[str, Any]:
     """Copy ``source_key`` (version ``etag``) to ``key`` with new headers ``args``.
 
-    One CopyObject (``MetadataDirective=REPLACE``) up to ``single_copy_limit``
-    bytes, a :func:`multipart_copy` above it, and always with ``if_not_exists``
-    (see ``S3ArtifactStore._copy`` for why). Raises ``SourceChanged`` when the
-    source is no longer that version.
+    Always a :func:`multipart_copy`, so that nothing exists at ``key`` before the
+    parts are checked (``prove``; see ``_proof``). Raises ``SourceChanged`` when
+    the source is no longer that version. Returns the CompleteMultipartUpload answer.
     """
-    if if_not_exists or size > single_copy_limit:
-        await multipart_copy(
-            client,
-            bucket=bucket,
-            source_key=source_key,
-            key=key,
-            etag=etag,
-            size=size,
-            part_size=part_size,
-            create_args=args,
-            parts_in_flight=parts_in_flight,
-            if_not_exists=if_not_exists,
-            errors=errors,
-        )
-        return
-    with errors("copying to"):
-        try:
-            await client.copy_object(
-                Bucket=bucket,
-                Key=key,
-                CopySource={"Bucket": bucket, "Key": source_key},
-                CopySourceIfMatch=etag,
-                MetadataDirective="REPLACE",
-                **args,
-            )
-        except ClientError as exc:
-            if precondition_failed(exc):
-                raise SourceChanged(source_key) from exc
-            raise
+    return await multipart_copy(
+        client,
+        bucket=bucket,
+        source_key=source_key,
+        key=key,
+        etag=etag,
+        size=size,
+        part_size=part_size,
+        create_args=args,
+        parts_in_flight=parts_in_flight,
+        if_not_exists=if_not_exists,
+        errors=errors,
+        step=step,
+        prove=prove,
+    )

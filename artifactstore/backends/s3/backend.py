@@ -18,17 +18,16 @@ import functools
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from botocore.exceptions import ClientError
 
-from ... import _telemetry
 from ..._disposition import content_disposition, is_active
 from ..._sources import BytesSource, PathSource, Source, chunks_of, exact_parts, prepend
 from ...backend import Backend, BackendInfo, Listing
-from ...errors import ArtifactNotFoundError, InvalidKeyError
+from ...errors import ArtifactNotFoundError
 from ...metadata import ArtifactMetadata
 from ...options import BeforeCommit, PutOptions, ReadOptions
 from . import _manage
@@ -74,15 +73,8 @@ class S3Backend(Backend):
         return self._settings
 
     def key_from_location(self, key: str) -> str | None:
-        """An ``s3://bucket/key`` URI of this bucket, as a key."""
-        if not key.startswith("s3://"):
-            return None
-        # storage_uri is "s3://bucket/key", the key as is (not URL-encoded, as S3
-        # tools write it): strip the prefix rather than parse it as a URL ('#', '?').
-        own = f"s3://{self._bucket}/"
-        if not key.startswith(own):
-            raise InvalidKeyError(f"{key!r} is not in bucket {self._bucket!r}", key=key)
-        return key[len(own) :]
+        """An ``s3://bucket/prefix/key`` URI of this store (or its older form), as a key."""
+        return self._objects.key_of_uri(key) if key.startswith("s3://") else None
 
     # ------------------------------------------------------------------- writing
 
@@ -172,7 +164,7 @@ class S3Backend(Backend):
             hash_parts=known_sha is None,
             sign_payloads=self._settings.signs_payloads,
             before_complete=before_complete if staged is not None else None,
-            checksums=write is not None,
+            checksums=True,  # also the mark of this library's uploads (``cleanup``)
         )
         sha256 = known_sha or streamed_sha
         assert sha256 is not None
@@ -190,7 +182,20 @@ class S3Backend(Backend):
     # ------------------------------------------------------------------- reading
 
     async def open(self, key: str, options: ReadOptions) -> S3Opened:
-        """One GetObject (with a Range when asked for part of the object)."""
+        """One GetObject (with a Range when asked for part of the object).
+
+        Again (up to 3 times) when the whole object read is a streamed put's version
+        replaced before its tag came: it never gets a record, the newer one may.
+        """
+        for _attempt in range(3):
+            opened = await self._open_once(key, options, last=False)
+            if opened is not None:
+                return opened
+        opened = await self._open_once(key, options, last=True)
+        assert opened is not None  # the last attempt serves what it read
+        return opened
+
+    async def _open_once(self, key: str, options: ReadOptions, last: bool) -> S3Opened | None:
         start, end, chunk = options.start, options.end, options.chunk_size
         client = await self._client.get()
         args: dict[str, Any] = {"Bucket": self._bucket, "Key": self._objects.object_key(key)}
@@ -211,14 +216,26 @@ class S3Backend(Backend):
         meta = self._objects.metadata(key, answer, size=version[2])
         learn: Callable[[str], None] | None = None
         if meta.sha256 is None:
+            whole = "Range" not in args
             try:  # recorded in a tag? Never a download here, for a range of a few bytes.
-                sha256 = await self._objects.sha256_of(key, answer, download=False)
+                sha256 = await self._objects.sha256_of(
+                    key, answer, download=False, hints=True, patient=whole
+                )
+                if (
+                    sha256 is None
+                    and whole
+                    and not last
+                    and await self._objects.superseded(key, answer)
+                ):
+                    answer["Body"].close()
+                    return None
             except BaseException:
                 answer["Body"].close()
                 raise
-            if sha256 is not None:
+            if sha256 is not None:  # trusted, or a hint the bytes read are checked against
                 meta = dataclasses.replace(meta, sha256=sha256)
-            elif "Range" not in args:  # the whole object: learn its SHA-256 as it is read
+            if self._objects.known.get(version) is None and "Range" not in args:
+                # The whole object: learn its SHA-256 as it is read.
                 learn = functools.partial(self._objects.known.remember, version)
         body, length = answer["Body"], answer.get("ContentLength", 0)
         return S3Opened(self._bucket, meta, body, length, chunk, learn=learn)
@@ -337,36 +354,12 @@ class S3Backend(Backend):
             args["ContinuationToken"] = token
 
     async def cleanup(self, *, older_than: float | None = None) -> int:
-        """Abort incomplete multipart uploads under the prefix begun over ``older_than`` s ago.
+        """Abort this library's incomplete uploads under the prefix begun ``older_than`` s ago.
 
         ``older_than`` defaults to one hour, sparing uploads in progress elsewhere.
-        The bucket lifecycle rule ``AbortIncompleteMultipartUpload`` does the same
-        on S3's side; this is for when a process was killed outright.
+        Other tools' uploads are left alone (see ``_manage.cleanup``).
         """
-        limit = 3600.0 if older_than is None else older_than
-        client = await self._client.get()
-        cutoff = datetime.now(timezone.utc).timestamp() - limit
-        args: dict[str, Any] = {"Bucket": self._bucket}
-        if self._prefix:
-            args["Prefix"] = f"{self._prefix}/"
-        aborted = 0
-        while True:
-            with self._objects.errors(None, "listing the incomplete uploads of"):
-                page = await client.list_multipart_uploads(**args)
-            for upload in page.get("Uploads", []):
-                if upload["Initiated"].timestamp() > cutoff:
-                    continue
-                aborting = self._objects.errors(upload["Key"], "aborting")
-                with anyio.CancelScope(shield=True), aborting:
-                    await client.abort_multipart_upload(
-                        Bucket=self._bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
-                _telemetry.upload_aborted("cleanup")
-                aborted += 1
-            if not page.get("IsTruncated"):
-                return aborted
-            args["KeyMarker"] = page.get("NextKeyMarker")
-            args["UploadIdMarker"] = page.get("NextUploadIdMarker")
+        return await _manage.cleanup(self._objects, 3600.0 if older_than is None else older_than)
 
     def hold_registry(self) -> S3HoldRegistry:
         """Holds and retentions: objects under ``.artifactstore/holds/``."""
