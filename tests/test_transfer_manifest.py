@@ -139,8 +139,8 @@ def test_the_manifest_moves_the_database_rows_to_s3(
         " WHERE deal_id != 'DEAL-9' ORDER BY storage_key"
     ).fetchall()
     assert {key: (backend, uri, sha) for key, backend, uri, sha in rows} == expected
-    # The store's handle, s3://bucket/key without its prefix (docs/s3-backend.md).
-    assert [uri for _, _, uri, _ in rows] == [f"s3://{bucket}/{key}" for key, *_ in rows]
+    # The object's real address, the store's prefix included (docs/s3-backend.md).
+    assert [uri for _, _, uri, _ in rows] == [f"s3://{bucket}/prod/{key}" for key, *_ in rows]
     untouched = db.execute("SELECT storage_uri FROM artifacts WHERE deal_id = 'DEAL-9'")
     assert untouched.fetchall() == [("file:///elsewhere/DEAL-9/x",)]
 
